@@ -1,0 +1,145 @@
+"""`qgen hls`, `qgen csim` and `qgen templates export`: the hardware side."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from ..cli import console as make_console, echo_json, main
+from ..errors import QgenError
+
+PROJECTS_DIR = Path("projects")
+
+
+@main.command()
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="qgen checkpoint (.pt)")
+@click.option("--part", default="xc7z020", show_default=True, help="short name (xc7z020) or full part string")
+@click.option("--backend", type=click.Choice(["templates", "hls4ml"]), default="templates", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="project folder (default: projects/<model name>)")
+@click.option("--clock-ns", default=10.0, show_default=True, type=click.FloatRange(min=0.5, max=100.0))
+@click.option("--images", "n_images", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="validation images to write golden vectors for")
+@click.option("--folding", "folding_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="per-layer PE/SIMD JSON (as written into a project's folding.json)")
+@click.option("--templates", "templates_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="use an edited copy of the templates (see `qgen templates export`)")
+@click.option("--force", is_flag=True, help="overwrite an existing project folder")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
+def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, templates_dir, force, as_json):
+    """Turn a checkpoint into a Vitis HLS project sized to its learned bitwidths."""
+    from ..hls.folding import Folding, balanced_folding
+    from ..hls.project import HlsRequest, generate
+    from ..parts import resolve_part
+    from ..pipeline import lower, validation_images
+
+    target = resolve_part(part)  # fail on a bad part before any heavy work
+    if backend == "hls4ml":
+        raise QgenError("the hls4ml backend is not available yet in this version")
+    templates, tcl = _template_dirs(templates_dir)
+    lowered = lower(model_path)
+    out_dir = out_dir or PROJECTS_DIR / lowered.name
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise QgenError(f"'{out_dir}' already exists; use --force to overwrite it")
+    graph = lowered.graph
+    folding = Folding.load(folding_path) if folding_path else balanced_folding(graph, target.dsp)
+    images, ids = validation_images(lowered.ckpt, n_images)
+    summary = generate(lowered, HlsRequest(target, clock_ns, n_images, backend), out_dir, folding, force=force,
+                       templates_dir=templates, tcl_dir=tcl, images=images, image_ids=ids)
+    summary = {"project": str(out_dir), **summary}
+    if as_json:
+        echo_json(summary)
+        return
+    _print_summary(summary)
+
+
+def _template_dirs(templates_dir):
+    """--templates DIR holds an exported copy: kernels in DIR, TCL in DIR/tcl."""
+    if templates_dir is None:
+        return None, None
+    if not templates_dir.is_dir():
+        raise QgenError(f"template folder '{templates_dir}' does not exist")
+    tcl = templates_dir / "tcl"
+    return templates_dir, tcl if tcl.is_dir() else None
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.table import Table
+
+    console = make_console()
+    console.print(f"[bold]{summary['project']}[/bold]: {summary['model']} for {summary['part']} at "
+                  f"{summary['clock_ns']} ns ({summary['backend']} backend)")
+    table = Table("layer", "op", "w bits", "in bits", "out bits", "acc bits", "PE", "SIMD", "cycles")
+    for r in summary["layers"]:
+        table.add_row(r["name"], r["op"], str(r["weight_bits"]), str(r["in_bits"]), str(r["out_bits"]),
+                      str(r["acc_bits"]), str(r["pe"]), str(r["simd"]), f"{r['cycles']:,}")
+    console.print(table)
+    for f in summary["fifos"]:
+        console.print(f"FIFO {f['name']}: depth {f['depth']:,} ({f['comment'] or 'buffering'})")
+    fps = 1e9 / (summary["interval_cycles"] * summary["clock_ns"])
+    console.print(f"interval {summary['interval_cycles']:,} cycles -> {fps:.1f} frames/s at {summary['clock_ns']} ns "
+                  f"(estimate); golden vectors for {summary['images']} images in tb_data/")
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False, path_type=Path), default=None, required=False)
+@click.option("--tool", type=click.Choice(["gxx", "vitis"]), default="gxx", show_default=True,
+              help="gxx: g++ against hls4ml's ap_types (no Xilinx install); vitis: the project's build_prj.tcl")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def csim(project, tool, as_json):
+    """C-simulate a generated project and compare every layer bit-exactly with the goldens."""
+    from ..csim import run_gxx, run_vitis
+
+    project = project or _only_project()
+    report = run_gxx(project) if tool == "gxx" else run_vitis(project)
+    if as_json:
+        echo_json(report)
+    else:
+        _print_csim(project, report)
+    if not report["passed"]:
+        raise SystemExit(1)
+
+
+def _only_project() -> Path:
+    candidates = [p for p in PROJECTS_DIR.glob("*") if (p / "qgen_project.json").is_file()] \
+        if PROJECTS_DIR.is_dir() else []
+    if len(candidates) != 1:
+        raise QgenError("name the project folder (e.g. qgen csim projects/<model>)" if candidates else
+                        "no project given and none found in projects/; run `qgen hls` first")
+    return candidates[0]
+
+
+def _print_csim(project, report: dict) -> None:
+    from rich.table import Table
+
+    console = make_console()
+    table = Table("check", "elements", "mismatches", "first mismatch (index: expected / got)")
+    for r in report["layers"]:
+        first = r["first_mismatch"]
+        table.add_row(r["name"], f"{r['elements']:,}", str(r["mismatches"]),
+                      "-" if first is None else f"{first['index']}: {first['expected']} / {first['got']}")
+    console.print(table)
+    timing = f"compile {report['compile_seconds']} s, " if "compile_seconds" in report else ""
+    verdict = "[green]PASSED[/green] bit-exact" if report["passed"] else f"[red]FAILED[/red] {report['mismatches']} mismatches"
+    console.print(f"{project}: {verdict} on {report['images']} images ({report['tool']}; {timing}run {report['run_seconds']} s)")
+
+
+@main.group()
+def templates():
+    """The Jinja2 C++/TCL templates the template backend renders."""
+
+
+@templates.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="overwrite an existing folder")
+def templates_export(directory, force):
+    """Copy the shipped templates to DIRECTORY for editing; use them with `qgen hls --templates DIRECTORY`."""
+    from ..hls.render import TCL_DIR, TEMPLATES_DIR
+    from ..project_io import atomic_directory
+
+    with atomic_directory(directory, force=force) as tmp:
+        shutil.copytree(TEMPLATES_DIR, tmp, dirs_exist_ok=True)
+        shutil.copytree(TCL_DIR, tmp / "tcl")
+    click.echo(f"copied templates to {directory}; edit them, then: qgen hls --model CKPT --templates {directory}")

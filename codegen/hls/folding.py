@@ -1,0 +1,109 @@
+"""Folding: how many output channels (PE) and input elements (SIMD) each weighted layer handles per cycle.
+
+As in FINN's MVAU, a layer with a K x K x C_in window and C_out outputs runs
+NF = C_out / PE neuron folds times SF = K*K*C_in / SIMD synapse folds per output pixel, with
+PE x SIMD multipliers. The folding is plain data, written to the project as an editable JSON.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import QgenError
+
+
+@dataclass(frozen=True)
+class LayerFold:
+    pe: int = 1
+    simd: int = 1
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+class Folding(dict):
+    """layer name -> LayerFold."""
+
+    def to_json(self) -> dict:
+        return {"format": "qgen-folding", "version": 1,
+                "layers": {name: {"pe": f.pe, "simd": f.simd} for name, f in self.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict, source: str = "folding") -> "Folding":
+        if not isinstance(data, dict) or not isinstance(data.get("layers"), dict):
+            raise QgenError(f"{source}: expected an object with a 'layers' map of {{'pe', 'simd'}}")
+        out = cls()
+        for name, entry in data["layers"].items():
+            try:
+                out[name] = LayerFold(int(entry["pe"]), int(entry["simd"]))
+            except (KeyError, TypeError, ValueError):
+                raise QgenError(f"{source}: layer {name} needs integer 'pe' and 'simd'") from None
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Folding":
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise QgenError(f"folding file '{path}' does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise QgenError(f"folding file '{path}' is not valid JSON (line {exc.lineno})") from None
+        return cls.from_json(data, str(path))
+
+    def validate(self, graph) -> None:
+        """Every weighted layer present, PE | C_out, SIMD | window length."""
+        weighted = {op.name: op for op in graph.weighted_ops}
+        unknown = set(self) - set(weighted)
+        if unknown:
+            raise QgenError(f"folding names unknown layers: {', '.join(sorted(unknown))}")
+        for name, op in weighted.items():
+            if name not in self:
+                raise QgenError(f"folding has no entry for layer {name}")
+            fold = self[name]
+            out_ch, window = op.fold_dims()
+            if fold.pe < 1 or out_ch % fold.pe:
+                raise QgenError(f"layer {name}: PE={fold.pe} must divide its {out_ch} output channels "
+                                f"(options: {divisors(out_ch)})")
+            if fold.simd < 1 or window % fold.simd:
+                raise QgenError(f"layer {name}: SIMD={fold.simd} must divide its window of {window} "
+                                f"inputs (options: {divisors(window)})")
+
+
+def fold_options(op) -> list[LayerFold]:
+    """Valid (PE, SIMD) pairs of a weighted op, cheapest first; SIMD grows before PE (as FINN's SetFolding)."""
+    out_ch, window = op.fold_dims()
+    options = [LayerFold(pe, simd) for pe in divisors(out_ch) for simd in divisors(window)]
+    return sorted(options, key=lambda f: (f.pe * f.simd, f.pe))
+
+
+def fold_for_target(op, graph, target_cycles: int) -> LayerFold:
+    """The cheapest folding of `op` whose cycles per frame do not exceed target (or the fastest one)."""
+    options = fold_options(op)
+    for fold in options:
+        if op.cycles(graph, fold) <= target_cycles:
+            return fold
+    return options[-1]
+
+
+def balanced_folding(graph, multiplier_budget: int) -> Folding:
+    """The fastest balanced folding using at most `multiplier_budget` multipliers (PE x SIMD summed).
+
+    Binary search on the dataflow interval: every layer gets the cheapest folding meeting it.
+    """
+    def folding_for(target: int) -> Folding:
+        return Folding({op.name: fold_for_target(op, graph, target) for op in graph.weighted_ops})
+
+    def multipliers(folding: Folding) -> int:
+        return sum(f.pe * f.simd for f in folding.values())
+
+    slowest = max(op.cycles(graph, LayerFold()) for op in graph.weighted_ops)
+    lo, hi = 1, slowest
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if multipliers(folding_for(mid)) <= multiplier_budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    return folding_for(lo)

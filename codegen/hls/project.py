@@ -1,0 +1,199 @@
+"""Writing a Vitis HLS project from the integer graph with the Jinja2 templates.
+
+Layout of a generated project:
+  qgen_project.json          what was generated: model, part, clock, layers, folding, FIFO depths
+  folding.json               per-layer PE/SIMD, editable; regenerate with `qgen hls --folding`
+  firmware/                  qgen_common.h, quantunet_types.h, quantunet.cpp (dataflow top),
+                             layers/<kernel>.cpp and, for weighted layers, layers/<layer>.h
+  tb/tb_quantunet.cpp        testbench (g++ csim, Vitis csim_design and cosim_design)
+  tb_data/                   golden vectors + manifest.json
+  build_prj.tcl, hls_config.cfg, synth_layer.tcl, README.md
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import QgenError
+from ..goldens import write_goldens
+from ..parts import Part
+from ..project_io import atomic_directory
+from .design import TOP, Design, build_design
+from .fifo import assign_depths
+from .folding import Folding
+from .lint import lint_project
+from .render import Renderer
+
+PROJECT_FORMAT = "qgen-project"
+CFLAGS = "-std=c++14 -Ifirmware -Ifirmware/layers"
+
+
+@dataclass
+class HlsRequest:
+    part: Part
+    clock_ns: float
+    n_images: int
+    backend: str = "templates"
+
+
+def layer_rows(design: Design) -> list[dict]:
+    """Per weighted layer: the learned widths the kernels were sized to, and the folding."""
+    rows = []
+    graph = design.graph
+    for op in graph.weighted_ops:
+        x = graph.tensors[op.inputs[0]]
+        y = graph.tensors[op.output]
+        fold = design.folding[op.name]
+        rows.append({"name": op.name, "op": op.op_type, "weight_bits": op.weight_type.bits,
+                     "in_bits": x.dtype.bits, "out_bits": y.dtype.bits, "acc_bits": op.acc_type.bits,
+                     "pe": fold.pe, "simd": fold.simd, "cycles": op.cycles(graph, fold)})
+    return rows
+
+
+def _tensor_entries(design: Design) -> list[dict]:
+    graph = design.graph
+    producers = {op.output: op for op in graph.ops}
+    entries = []
+    for name, t in graph.tensors.items():
+        op = producers.get(name)
+        comment = "input codes = 8-bit pixels" if name == graph.input.name else (op.op_type if op else "")
+        entries.append(dict(name=name, ctype=t.dtype.ctype, channels=t.channels, shape=list(t.shape),
+                            exp=t.dtype.exp, comment=comment))
+    return entries
+
+
+def _prototype(kernel, design: Design) -> str:
+    args = [f"hls::stream<{design.streams[s].type}>& {a}{i if len(names) > 1 else ''}"
+            for a, names in (("in", kernel.inputs), ("out", kernel.outputs)) for i, s in enumerate(names)]
+    return f"void {kernel.function}({', '.join(args)})"
+
+
+def _testbench_context(design: Design, n_images: int, golden_tensors: list[str]) -> dict:
+    graph = design.graph
+
+    def spec(name):
+        t = graph.tensors[name]
+        return dict(tensor=name, elements=t.elements, pixels=t.shape[1] * t.shape[2])
+
+    checks = [dict(name=op.name, inputs=[spec(n) for n in op.inputs], output=spec(op.output))
+              for op in graph.ops if op.op_type != "mask"]
+    logits, mask = graph.outputs
+    x = graph.input
+    return dict(model_name=graph.name, top=TOP, images=n_images,
+                goldens=[dict(tensor=n, elements=graph.tensors[n].elements) for n in golden_tensors],
+                checks=checks, logits=logits, mask=mask, pixels=x.shape[1] * x.shape[2],
+                input=dict(tensor=x.name, pixels=x.shape[1] * x.shape[2], channels=x.channels, bits=x.dtype.bits))
+
+
+def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> dict[str, str]:
+    """All generated text files, by relative path."""
+    graph = design.graph
+    files: dict[str, str] = {}
+    files["firmware/qgen_common.h"] = renderer.render("qgen_common.h.j2", {"model_name": graph.name})
+    files["firmware/quantunet_types.h"] = renderer.render("quantunet_types.h.j2", dict(
+        model_name=graph.name, top=TOP, tensors=_tensor_entries(design), IN_TDATA=design.in_tdata,
+        prototypes=[_prototype(k, design) for k in design.kernels] +
+        ["void quantunet(hls::stream<axis_in_t>& in, hls::stream<axis_out_t>& out)"]))
+    for kernel in design.kernels:
+        ctx = kernel.context
+        if kernel.op is not None and kernel.op.weighted:
+            summary = (f"{kernel.op.op_type}, weights {kernel.op.weight_type.describe()}, "
+                       f"accumulator {kernel.op.acc_type.bits} bits")
+            files[f"firmware/layers/{kernel.function}.h"] = renderer.render(
+                "layer_params.h.j2", {**ctx, "summary": summary})
+        else:
+            ctx = {**ctx, "header": "quantunet_types.h"}
+        files[kernel.source] = renderer.render(kernel.template, ctx)
+    files["firmware/quantunet.cpp"] = renderer.render("quantunet.cpp.j2", dict(
+        model_name=graph.name, top=TOP,
+        streams=[vars(s) for s in design.streams.values() if s.tensor],
+        calls=[dict(function=k.function, args=k.inputs + k.outputs) for k in design.kernels]))
+    sources = ["firmware/quantunet.cpp"] + [k.source for k in design.kernels]
+    tcl = dict(model_name=graph.name, project=f"{graph.name}_prj", top=TOP, part=request.part.full,
+               clock_ns=request.clock_ns, sources=sources, testbench="tb/tb_quantunet.cpp", cflags=CFLAGS,
+               layers=[dict(name=k.function, source=k.source) for k in design.kernels])
+    files["build_prj.tcl"] = renderer.render("build_prj.tcl.j2", tcl)
+    files["hls_config.cfg"] = renderer.render("hls_config.cfg.j2", tcl)
+    files["synth_layer.tcl"] = renderer.render("synth_layer.tcl.j2", tcl)
+    return files
+
+
+def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, force: bool = False,
+             templates_dir=None, tcl_dir=None, images=None, image_ids=None) -> dict:
+    """Write the project atomically; returns the summary (also stored as qgen_project.json)."""
+    graph = lowered.graph
+    renderer = Renderer(templates_dir, tcl_dir)
+    design = build_design(graph, folding)
+    assign_depths(design)
+    golden_tensors = list(graph.tensors)
+    files = render_project(design, request, renderer)
+    files["tb/tb_quantunet.cpp"] = renderer.render("testbench.cpp.j2",
+                                                   _testbench_context(design, len(images), golden_tensors))
+    summary = {
+        "format": PROJECT_FORMAT,
+        "version": 1,
+        "model": graph.name,
+        "backend": request.backend,
+        "part": request.part.full,
+        "part_short": request.part.short,
+        "clock_ns": request.clock_ns,
+        "top": TOP,
+        "sources": ["firmware/quantunet.cpp"] + [k.source for k in design.kernels],
+        "testbench": "tb/tb_quantunet.cpp",
+        "cflags": CFLAGS,
+        "images": int(len(images)),
+        "layers": layer_rows(design),
+        "fifos": [{"name": s.name, "tensor": s.tensor, "depth": s.depth, "comment": s.comment}
+                  for s in design.streams.values() if s.tensor and s.depth > 2],
+        "input": {"shape": list(graph.input.shape), **graph.input.dtype.to_dict()},
+        "interval_cycles": max(op.cycles(graph, design.folding[op.name]) for op in graph.weighted_ops),
+    }
+    with atomic_directory(out_dir, force=force) as tmp:
+        for rel, text in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        write_goldens(graph, graph.input_quant.quantize(images / 256.0), tmp / "tb_data", image_ids)
+        (tmp / "folding.json").write_text(json.dumps(folding.to_json(), indent=2) + "\n")
+        (tmp / "qgen_project.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / "README.md").write_text(_project_readme(summary))
+        problems = lint_project(tmp)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise QgenError(f"generated code leaves the synthesizable subset: {problems[0]}{more}")
+    return summary
+
+
+def load_project(path: str | Path) -> tuple[Path, dict]:
+    root = Path(path)
+    manifest = root / "qgen_project.json"
+    if not manifest.is_file():
+        raise QgenError(f"'{root}' is not a qgen project (no qgen_project.json)")
+    try:
+        data = json.loads(manifest.read_text())
+    except json.JSONDecodeError as exc:
+        raise QgenError(f"{manifest} is not valid JSON (line {exc.lineno})") from None
+    if data.get("format") != PROJECT_FORMAT:
+        raise QgenError(f"{manifest} is not a qgen project manifest")
+    return root, data
+
+
+def _project_readme(summary: dict) -> str:
+    return f"""# {summary['model']} — Vitis HLS project generated by qgen
+
+Part `{summary['part']}`, clock {summary['clock_ns']} ns, backend `{summary['backend']}`.
+
+- C-simulation without Xilinx tools: `qgen csim {{this folder}}`
+- Vitis HLS (classic): `vitis_hls -f build_prj.tcl` (csim + csynth; `-tclargs cosim=1 export=1` for more)
+- Vitis 2023.2+: `vitis-run --mode hls --tcl build_prj.tcl`, or the unified flow with `hls_config.cfg`
+  (`v++ -c --mode hls --config hls_config.cfg --work_dir quantunet_hls`)
+- One layer alone: `vitis_hls -f synth_layer.tcl -tclargs <layer>`
+- Resources: `qgen report-resources {{this folder}}` (estimates before synthesis, csynth.xml after)
+
+Per-layer bitwidths, folding and FIFO depths are in `qgen_project.json`; `folding.json` can be
+edited and fed back with `qgen hls --folding folding.json`.
+
+I/O: AXI4-Stream in, one word per pixel ({summary['input']['shape'][0]} x {summary['input']['bits']}-bit codes);
+AXI4-Stream out, one 32-bit word per pixel: bit 31 = mask, bits 30..0 = logit (two's complement).
+"""

@@ -1,0 +1,67 @@
+"""Op base class and registry.
+
+Every op type of the integer graph is one class registered with `@register_op`. The class owns:
+- shape/type inference (`infer`), from its input tensors and its own parameters;
+- the bit-exact integer reference (`reference`), on int64 code arrays shaped [N, C, H, W];
+- its row of the layer table (`summary`);
+and backends attach what they need to the same class through `op_type` (template, cost model).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from ..ir.tensor import Tensor
+
+OPS: dict[str, type["Op"]] = {}
+
+
+def register_op(cls: type["Op"]) -> type["Op"]:
+    if not getattr(cls, "op_type", None):
+        raise TypeError(f"{cls.__name__} needs an op_type")
+    if cls.op_type in OPS:
+        raise TypeError(f"op type {cls.op_type!r} registered twice")
+    OPS[cls.op_type] = cls
+    return cls
+
+
+@dataclass(eq=False)
+class Op:
+    op_type: ClassVar[str] = ""
+    weighted: ClassVar[bool] = False
+
+    name: str
+    inputs: list[str]
+    output: str = field(default="")
+
+    def __post_init__(self):
+        if not self.output:
+            self.output = self.name
+
+    def infer(self, inputs: list[Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def reference(self, *inputs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def cycles(self, graph, fold=None) -> int:
+        """Clock cycles per frame of this op's kernel: by default one output pixel per cycle."""
+        _, h, w = graph.tensors[self.output].shape
+        return h * w
+
+    def summary(self, inputs: list[Tensor], output: Tensor) -> dict:
+        """One row of the layer table. Weighted ops add weight/accumulator figures."""
+        return {
+            "name": self.name,
+            "op": self.op_type,
+            "in_shape": [list(t.shape) for t in inputs],
+            "out_shape": list(output.shape),
+            "weight_bits": None,
+            "in_bits": [t.dtype.bits for t in inputs] if len(inputs) > 1 else inputs[0].dtype.bits,
+            "out_bits": output.dtype.bits,
+            "acc_bits": None,
+            "macs": 0,
+            "weight_bytes": 0,
+        }

@@ -1,0 +1,160 @@
+"""Convolution (k x k, stride 1, zero 'same' padding) with an optional threshold activation.
+
+Without thresholds the op outputs its accumulator plus an integer bias: the head's logits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..ir.tensor import Tensor
+from ..ir.types import MAX_ACC_BITS, IntType
+from ..hls.cpp import c_array, code_type, mvau_layout, per_pe, pixel_type, store_type
+from .activation import Thresholds
+from .base import Op, register_op
+
+
+def accumulator_bounds(weights: np.ndarray, in_min: np.ndarray, in_max: np.ndarray,
+                       bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel, the extreme accumulator values over every input within its channel ranges.
+
+    weights: [O, C, ...]; each product w*x is extreme at an end of x's range, so the sums of
+    per-term minima/maxima are the exact worst case (reachable, since inputs are independent).
+    """
+    w = weights.reshape(weights.shape[0], weights.shape[1], -1).astype(np.int64)
+    lo_x = in_min.astype(np.int64)[None, :, None]
+    hi_x = in_max.astype(np.int64)[None, :, None]
+    lo = np.minimum(w * lo_x, w * hi_x).sum(axis=(1, 2))
+    hi = np.maximum(w * lo_x, w * hi_x).sum(axis=(1, 2))
+    if bias is not None:
+        lo, hi = lo + bias, hi + bias
+    return lo, hi
+
+
+def mvau_context(op, x: Tensor, y: Tensor, fold, matrices: list[np.ndarray]) -> dict:
+    """Template variables shared by the matrix-vector kernels (conv, conv_transpose, head).
+
+    `matrices`: the [O, L] weight matrices (one, or one per transposed-conv tap), laid out as
+    [NF*SF][PE][SIMD] per matrix so that fold f reads one word of PE*SIMD weights.
+    """
+    out_ch, length = matrices[0].shape
+    layouts = [mvau_layout(m, fold.pe, fold.simd) for m in matrices]
+    weights = layouts[0] if len(layouts) == 1 else np.stack(layouts)
+    ctx = dict(
+        name=op.name, C_IN=x.channels, C_OUT=out_ch, PE=fold.pe, SIMD=fold.simd,
+        NF=out_ch // fold.pe, SF=length // fold.simd, header=f"{op.name}.h",
+        in_pixel=pixel_type(x.name), out_pixel=pixel_type(y.name), in_t=code_type(x.name),
+        out_t=code_type(y.name), acc_t=f"{op.name}_acc_t", weight_t=f"{op.name}_weight_t",
+        weight_ctype=op.weight_type.ctype, acc_ctype=op.acc_type.ctype,
+        weight_store_ctype=store_type(op.weight_type), acc_store_ctype=store_type(op.acc_type),
+        weights_shape=list(weights.shape), weights_init=c_array(weights),
+    )
+    if op.thresholds is not None:
+        t = op.thresholds
+        ctx.update(LEVELS=t.levels, OUT_BITS=t.out_type.bits, thr_t=f"{op.name}_threshold_t",
+                   thr_ctype=t.dtype.ctype, thr_store_ctype=store_type(t.dtype), thresholds_shape=[out_ch // fold.pe, fold.pe, t.levels],
+                   thresholds_init=c_array(per_pe(t.values, fold.pe)))
+    return ctx
+
+
+class WeightedOp(Op):
+    """Shared parts of ops with integer weights, an accumulator and optional thresholds."""
+    weighted = True
+
+    def _acc_type(self, lo: np.ndarray, hi: np.ndarray, exp: int) -> IntType:
+        acc = IntType.covering(min(int(lo.min()), -1), max(int(hi.max()), 0), exp, signed=True)
+        if acc.bits > MAX_ACC_BITS:
+            raise ValueError(f"layer {self.name}: accumulator needs {acc.bits} bits (limit {MAX_ACC_BITS})")
+        return acc
+
+    def _output(self, lo: np.ndarray, hi: np.ndarray, shape, in_exp: int) -> Tensor:
+        self.acc_type = self._acc_type(lo, hi, in_exp + self.weight_type.exp)
+        if self.thresholds is None:
+            return Tensor(self.output, shape, self.acc_type, lo, hi)
+        ch_min, ch_max = self.thresholds.code_range(lo, hi)
+        return Tensor(self.output, shape, self.thresholds.out_type, ch_min, ch_max)
+
+    def _activate(self, acc: np.ndarray) -> np.ndarray:
+        return acc if self.thresholds is None else self.thresholds.apply(acc)
+
+    def summary(self, inputs, output) -> dict:
+        row = super().summary(inputs, output)
+        row.update(weight_bits=self.weight_type.bits, acc_bits=self.acc_type.bits,
+                   macs=self.macs(output), weight_bytes=-(-self.weights.size * self.weight_type.bits // 8))
+        if self.thresholds is not None:
+            row["threshold_bits"] = self.thresholds.dtype.bits
+        return row
+
+
+@register_op
+@dataclass(eq=False)
+class Conv(WeightedOp):
+    op_type = "conv"
+
+    weights: np.ndarray = None          # int64 [O, C, k, k]
+    weight_type: IntType = None         # signed, narrow range; exp = log2(weight scale)
+    bias: np.ndarray | None = None      # int64 [O], in accumulator units
+    thresholds: Thresholds | None = None
+
+    @property
+    def kernel(self) -> int:
+        return self.weights.shape[-1]
+
+    def accumulator_bounds(self, x: Tensor):
+        return accumulator_bounds(self.weights, x.ch_min, x.ch_max, self.bias)
+
+    def infer(self, inputs: list[Tensor]) -> Tensor:
+        (x,) = inputs
+        if x.channels != self.weights.shape[1]:
+            raise ValueError(f"layer {self.name}: expects {self.weights.shape[1]} input channels, got {x.channels}")
+        lo, hi = self.accumulator_bounds(x)
+        # padding feeds zeros, which lie in every unsigned range; signed inputs contain 0 too
+        return self._output(lo, hi, (self.weights.shape[0], x.shape[1], x.shape[2]), x.dtype.exp)
+
+    def accumulate(self, x: np.ndarray) -> np.ndarray:
+        pad = self.kernel // 2
+        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))).astype(np.float64)
+        windows = sliding_window_view(xp, (self.kernel, self.kernel), axis=(2, 3))  # [N, C, H, W, k, k]
+        # float64 products and sums are exact: accumulators are < 2**52 (checked in infer)
+        acc = np.tensordot(windows, self.weights.astype(np.float64), axes=([1, 4, 5], [1, 2, 3]))
+        acc = acc.transpose(0, 3, 1, 2).astype(np.int64)
+        return acc if self.bias is None else acc + self.bias[None, :, None, None]
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return self._activate(self.accumulate(x))
+
+    def macs(self, output: Tensor) -> int:
+        return int(self.weights.size * output.shape[1] * output.shape[2])
+
+    def fold_dims(self) -> tuple[int, int]:
+        """(output channels, window length K*K*C_in): what PE and SIMD divide."""
+        o, c, k, _ = self.weights.shape
+        return o, k * k * c
+
+    # ---- HLS kernel: templates/kernels/conv.cpp.j2 (with thresholds) or head.cpp.j2 (logits) -------
+
+    @property
+    def template(self) -> str:
+        return "kernels/conv.cpp.j2" if self.thresholds is not None else "kernels/head.cpp.j2"
+
+    def kernel_context(self, graph, fold) -> dict:
+        x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
+        out_ch, window = self.fold_dims()
+        # the kernel's window order is [ky][kx][c]: weights [O, C, ky, kx] -> [O, ky, kx, C]
+        w2d = self.weights.transpose(0, 2, 3, 1).reshape(out_ch, window)
+        ctx = {**mvau_context(self, x, y, fold, [w2d]), "K": self.kernel, "PAD": self.kernel // 2,
+               "H": y.shape[1], "W": y.shape[2], "WINDOW": window}
+        if self.thresholds is None:
+            bias = self.bias if self.bias is not None else np.zeros(out_ch, np.int64)
+            ctx.update(bias_shape=[out_ch // fold.pe, fold.pe], bias_init=c_array(per_pe(bias, fold.pe)))
+        return ctx
+
+    def cycles(self, graph, fold) -> int:
+        # the kernel walks (H+pad) x (W+pad) raster positions, NF * SF folds each (see templates/kernels/conv)
+        _, h, w = graph.tensors[self.output].shape
+        pad = self.kernel // 2
+        out_ch, window = self.fold_dims()
+        return (h + pad) * (w + pad) * (out_ch // fold.pe) * (window // fold.simd)
+

@@ -1,0 +1,73 @@
+"""Transposed convolution with kernel 2, stride 2 (U-Net up-sampling), optional threshold activation.
+
+Every output pixel (2i+dy, 2j+dx) sees exactly one input pixel (i, j) through tap (dy, dx), so it is a
+1x1 convolution whose weights depend on the output pixel's parity.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir.tensor import Tensor
+from ..ir.types import IntType
+from .activation import Thresholds
+from .base import register_op
+from .conv import WeightedOp, accumulator_bounds, mvau_context
+
+
+@register_op
+@dataclass(eq=False)
+class ConvTranspose2x2(WeightedOp):
+    op_type = "conv_transpose"
+
+    weights: np.ndarray = None          # int64 [O, C, 2, 2] (note: PyTorch stores [C, O, 2, 2])
+    weight_type: IntType = None
+    thresholds: Thresholds | None = None
+    bias: None = None
+
+    def accumulator_bounds(self, x: Tensor):
+        # one tap per output pixel: bound each (dy, dx) separately, then take the extremes
+        per_tap = [accumulator_bounds(self.weights[:, :, dy, dx], x.ch_min, x.ch_max)
+                   for dy in range(2) for dx in range(2)]
+        lo = np.min([lo for lo, _ in per_tap], axis=0)
+        hi = np.max([hi for _, hi in per_tap], axis=0)
+        return lo, hi
+
+    def infer(self, inputs: list[Tensor]) -> Tensor:
+        (x,) = inputs
+        if x.channels != self.weights.shape[1]:
+            raise ValueError(f"layer {self.name}: expects {self.weights.shape[1]} input channels, got {x.channels}")
+        lo, hi = self.accumulator_bounds(x)
+        return self._output(lo, hi, (self.weights.shape[0], 2 * x.shape[1], 2 * x.shape[2]), x.dtype.exp)
+
+    def accumulate(self, x: np.ndarray) -> np.ndarray:
+        n, _, h, w = x.shape
+        taps = np.tensordot(x.astype(np.float64), self.weights.astype(np.float64), axes=([1], [1]))
+        # taps: [N, H, W, O, 2, 2] -> [N, O, H, 2, W, 2] -> [N, O, 2H, 2W]
+        acc = taps.transpose(0, 3, 1, 4, 2, 5).reshape(n, -1, 2 * h, 2 * w)
+        return acc.astype(np.int64)
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return self._activate(self.accumulate(x))
+
+    def macs(self, output: Tensor) -> int:
+        o, c = self.weights.shape[:2]
+        return int(o * c * output.shape[1] * output.shape[2])
+
+    template = "kernels/conv_transpose.cpp.j2"
+
+    def kernel_context(self, graph, fold) -> dict:
+        x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
+        taps = [self.weights[:, :, dy, dx] for dy in range(2) for dx in range(2)]  # tap = dy * 2 + dx
+        return {**mvau_context(self, x, y, fold, taps), "H": x.shape[1], "W": x.shape[2]}
+
+    def fold_dims(self) -> tuple[int, int]:
+        o, c = self.weights.shape[:2]
+        return o, c
+
+    def cycles(self, graph, fold) -> int:
+        # one output pixel (a 1x1 product of the tap under it) per NF * SF cycles
+        _, h, w = graph.tensors[self.output].shape
+        out_ch, window = self.fold_dims()
+        return h * w * (out_ch // fold.pe) * (window // fold.simd)

@@ -1,0 +1,38 @@
+"""2x2 max-pool, stride 2, on codes (max commutes with the monotone dequantisation)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..hls.cpp import code_type, pixel_type
+from ..ir.tensor import Tensor
+from .base import Op, register_op
+
+
+@register_op
+@dataclass(eq=False)
+class MaxPool2x2(Op):
+    op_type = "maxpool"
+
+    def infer(self, inputs: list[Tensor]) -> Tensor:
+        (x,) = inputs
+        c, h, w = x.shape
+        if h % 2 or w % 2:
+            raise ValueError(f"layer {self.name}: 2x2 max-pool needs even sizes, got {h}x{w}")
+        return Tensor(self.output, (c, h // 2, w // 2), x.dtype, x.ch_min.copy(), x.ch_max.copy())
+
+    template = "kernels/maxpool.cpp.j2"
+
+    def kernel_context(self, graph, fold=None) -> dict:
+        x = graph.tensors[self.inputs[0]]
+        return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels,
+                    in_pixel=pixel_type(x.name), in_t=code_type(x.name))
+
+    def cycles(self, graph, fold=None) -> int:
+        _, h, w = graph.tensors[self.inputs[0]].shape  # one input pixel per cycle
+        return h * w
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        n, c, h, w = x.shape
+        return x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))

@@ -1,0 +1,30 @@
+"""2x nearest-neighbour up-sampling of codes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..hls.cpp import pixel_type
+from ..ir.tensor import Tensor
+from .base import Op, register_op
+
+
+@register_op
+@dataclass(eq=False)
+class Upsample2x(Op):
+    op_type = "upsample"
+
+    def infer(self, inputs: list[Tensor]) -> Tensor:
+        (x,) = inputs
+        c, h, w = x.shape
+        return Tensor(self.output, (c, 2 * h, 2 * w), x.dtype, x.ch_min.copy(), x.ch_max.copy())
+
+    template = "kernels/upsample.cpp.j2"
+
+    def kernel_context(self, graph, fold=None) -> dict:
+        x = graph.tensors[self.inputs[0]]
+        return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels, in_pixel=pixel_type(x.name))
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        return x.repeat(2, axis=2).repeat(2, axis=3)

@@ -1,0 +1,251 @@
+"""The template backend: project generation, lint, FIFO depths, template editing, and C-simulation."""
+import json
+import re
+import shutil
+
+import jinja2
+import jinja2.meta
+import pytest
+
+from codegen.errors import QgenError
+from codegen.hls.design import build_design
+from codegen.hls.fifo import required_depths, simulate
+from codegen.hls.folding import Folding, LayerFold, balanced_folding
+from codegen.hls.lint import lint_source
+from codegen.hls.render import TCL_DIR, TEMPLATES_DIR
+from codegen.parts import PARTS, resolve_part
+from codegen.pipeline import lower
+
+from .randomized import randomised_tiny, save_as_checkpoint
+
+
+@pytest.fixture(scope="module")
+def project(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("hls") / "prj"
+    from click.testing import CliRunner
+
+    from codegen.cli import main
+    result = CliRunner().invoke(main, ["hls", "--model", str(tiny_checkpoint), "--part", "xc7z020",
+                                       "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.output)
+
+
+def test_hls_json_summary_and_layout(project):
+    out, summary = project
+    assert summary["project"] == str(out) and summary["part"] == "xc7z020clg400-1"
+    assert summary["backend"] == "templates"
+    assert len(summary["layers"]) == 23
+    assert {"name", "weight_bits", "in_bits", "out_bits", "acc_bits"} <= set(summary["layers"][0])
+    for rel in ("build_prj.tcl", "hls_config.cfg", "synth_layer.tcl", "folding.json", "qgen_project.json",
+                "firmware/quantunet.cpp", "firmware/quantunet_types.h", "firmware/qgen_common.h",
+                "firmware/layers/enc1_conv1.cpp", "firmware/layers/enc1_conv1.h", "tb/tb_quantunet.cpp",
+                "tb_data/manifest.json", "tb_data/input.bin"):
+        assert (out / rel).is_file(), rel
+
+
+def test_kernel_types_follow_the_learned_bitwidths(project, tiny_checkpoint):
+    out, summary = project
+    graph = lower(tiny_checkpoint).graph
+    for row in summary["layers"]:
+        op = graph.op(row["name"])
+        header = (out / "firmware" / "layers" / f"{row['name']}.h").read_text()
+        assert f"typedef ap_int<{op.weight_type.bits}> {row['name']}_weight_t;" in header
+        assert f"typedef ap_int<{op.acc_type.bits}> {row['name']}_acc_t;" in header
+        y = graph.tensors[op.output]
+        types = (out / "firmware" / "quantunet_types.h").read_text()
+        assert f"typedef {y.dtype.ctype} {op.output}_t;" in types
+
+
+def test_tcl_scripts(project):
+    out, _ = project
+    tcl = (out / "build_prj.tcl").read_text()
+    for needle in ("open_project", "set_top quantunet", "add_files firmware/quantunet.cpp",
+                   "add_files -tb tb/tb_quantunet.cpp", "open_solution", "set_part {xc7z020clg400-1}",
+                   "create_clock -period 10.0", "csim_design", "csynth_design", "cosim_design", "export_design"):
+        assert needle in tcl, needle
+    cfg = (out / "hls_config.cfg").read_text()
+    assert "part=xc7z020clg400-1" in cfg and "syn.top=quantunet" in cfg and "tb.file=tb/tb_quantunet.cpp" in cfg
+    assert "enc1_conv1 firmware/layers/enc1_conv1.cpp" in (out / "synth_layer.tcl").read_text()
+
+
+def test_top_is_a_dataflow_with_sized_skip_fifos(project):
+    out, summary = project
+    top = (out / "firmware" / "quantunet.cpp").read_text()
+    assert "#pragma HLS DATAFLOW" in top and "mode=axis port=in" in top
+    skips = {f["name"]: f["depth"] for f in summary["fifos"] if f["comment"] == "skip connection"}
+    assert len(skips) == 4
+    for name, depth in skips.items():
+        assert f"#pragma HLS STREAM variable={name} depth={depth}" in top
+
+
+def test_generated_sources_pass_the_synthesizable_subset_lint(project):
+    from codegen.hls.lint import lint_project
+    out, _ = project
+    assert lint_project(out) == []
+
+
+def test_lint_catches_what_synthesis_cannot_take():
+    src = "void k(int n) {\n  int *p = new int[4];\n  static int buf[n];\n  std::vector<int> v;\n  k(n - 1);\n}\n"
+    problems = "\n".join(lint_source("k.cpp", src))
+    for what in ("dynamic memory", "not a compile-time constant", "standard-library container", "recursion"):
+        assert what in problems
+
+
+# ---- FIFO depths -----------------------------------------------------------------------------
+
+def test_skip_fifo_depths_are_necessary_and_sufficient(tiny_checkpoint):
+    graph = lower(tiny_checkpoint).graph
+    design = build_design(graph, balanced_folding(graph, 220))
+    need = required_depths(design)
+    assert len(need) == 4
+    exact = {name: max(2, need.get(name, 1)) for name in design.streams}
+    completed, peak = simulate(design, exact)
+    assert completed
+    for name, depth in need.items():
+        assert peak[name] == depth
+        shallower = dict(exact)
+        shallower[name] = depth - 2
+        assert not simulate(design, shallower)[0], f"{name} deadlocks below {depth}"
+    # C-simulation with unbounded streams would hide this; the default depth of 2 deadlocks
+    assert not simulate(design, {name: 2 for name in design.streams})[0]
+
+
+# ---- parts and folding -----------------------------------------------------------------------
+
+def test_parts_resolve_short_and_full_names():
+    assert resolve_part("xc7z020").full == "xc7z020clg400-1"
+    assert resolve_part("xczu3eg").full.startswith("xczu3eg")
+    assert resolve_part("xcu250").dsp == 12288
+    assert resolve_part("xc7z020clg484-1").full == "xc7z020clg484-1"
+    with pytest.raises(QgenError, match="unknown part 'xc9000'; known parts: xc7z020"):
+        resolve_part("xc9000")
+    assert set(PARTS) >= {"xc7z020", "xczu3eg", "xczu7ev", "xcu250"}
+
+
+def test_folding_validation(tiny_checkpoint):
+    graph = lower(tiny_checkpoint).graph
+    folding = balanced_folding(graph, 100)
+    folding.validate(graph)
+    bad = Folding(folding)
+    bad["enc1_conv2"] = LayerFold(pe=3, simd=1)
+    with pytest.raises(QgenError, match=r"layer enc1_conv2: PE=3 must divide its 4 output channels"):
+        bad.validate(graph)
+    assert Folding.from_json(folding.to_json()) == folding
+
+
+# ---- errors, atomicity, templates ------------------------------------------------------------
+
+def test_existing_project_needs_force(cli, tiny_checkpoint, project):
+    out, _ = project
+    result = cli("hls", "--model", tiny_checkpoint, "--out", out)
+    assert result.exit_code == 2 and "--force" in result.output
+
+
+def test_unknown_part_is_a_clear_error(cli, tiny_checkpoint, tmp_path):
+    result = cli("hls", "--model", tiny_checkpoint, "--part", "xc9000", "--out", tmp_path / "p")
+    assert result.exit_code == 2 and "known parts" in result.output
+    assert not (tmp_path / "p").exists()
+
+
+def _exported(cli, tmp_path):
+    folder = tmp_path / "my_templates"
+    assert cli("templates", "export", folder).exit_code == 0
+    assert (folder / "kernels" / "conv.cpp.j2").is_file() and (folder / "tcl" / "build_prj.tcl.j2").is_file()
+    return folder
+
+
+def test_broken_template_names_file_and_line_and_leaves_nothing(cli, tiny_checkpoint, tmp_path):
+    folder = _exported(cli, tmp_path)
+    conv = folder / "kernels" / "conv.cpp.j2"
+    lines = conv.read_text().splitlines()
+    at = next(i for i, l in enumerate(lines) if "const int nf" in l)
+    lines[at] = lines[at].replace("{{ SF }}", "{{ SFF }}")
+    conv.write_text("\n".join(lines) + "\n")
+    result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "p")
+    assert result.exit_code == 2
+    assert f"conv.cpp.j2 line {at + 1}: 'SFF' is undefined" in result.output
+    assert not (tmp_path / "p").exists() and not list(tmp_path.glob(".p.*"))
+
+    conv.write_text(conv.read_text().replace("{% if K > 1 %}", "{% if K > 1 "))
+    result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "p")
+    assert result.exit_code == 2 and re.search(r"conv\.cpp\.j2 line \d+:", result.output)
+
+
+def test_edited_template_is_used_and_linted(cli, tiny_checkpoint, tmp_path):
+    folder = _exported(cli, tmp_path)
+    maxpool = folder / "kernels" / "maxpool.cpp.j2"
+    maxpool.write_text(maxpool.read_text().replace("#include \"quantunet_types.h\"",
+                                                   "#include \"quantunet_types.h\"\n// edited by a human"))
+    assert cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "ok").exit_code == 0
+    assert "// edited by a human" in (tmp_path / "ok" / "firmware" / "layers" / "pool1.cpp").read_text()
+    maxpool.write_text(maxpool.read_text().replace("// edited by a human", "int* scratch = new int[4];"))
+    result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "bad")
+    assert result.exit_code == 2 and "dynamic memory" in result.output and not (tmp_path / "bad").exists()
+
+
+def _template_files():
+    return sorted(list(TEMPLATES_DIR.rglob("*.j2")) + list(TCL_DIR.rglob("*.j2")))
+
+
+@pytest.mark.parametrize("path", _template_files(), ids=lambda p: p.name)
+def test_every_template_variable_is_documented_at_the_top(path):
+    env = jinja2.Environment()
+    text = path.read_text()
+    header = re.match(r"\{#-?(.*?)-?#\}", text, re.S)
+    assert header, f"{path.name} has no documentation comment at the top"
+    used = jinja2.meta.find_undeclared_variables(env.parse(text)) - {"range", "loop"}
+    undocumented = [v for v in used if not re.search(rf"\b{v}\b", header.group(1))]
+    assert not undocumented, f"{path.name}: undocumented variables {undocumented}"
+
+
+# ---- C-simulation ----------------------------------------------------------------------------
+
+def test_csim_passes_bit_exactly(cli, project):
+    out, _ = project
+    result = cli("csim", out, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["passed"] and report["mismatches"] == 0
+    names = [r["name"] for r in report["layers"]]
+    assert "enc1_conv1" in names and "end_to_end.logits" in names and "end_to_end.mask" in names
+    assert all(r["elements"] > 0 for r in report["layers"])
+
+
+def test_csim_reports_the_first_mismatch(cli, project, tmp_path):
+    out, _ = project
+    copy = tmp_path / "prj"
+    shutil.copytree(out, copy)
+    golden = copy / "tb_data" / "enc2_conv1.bin"
+    data = bytearray(golden.read_bytes())
+    data[4 * 5] ^= 1                     # flip the lowest bit of element 5 of image 0
+    golden.write_bytes(bytes(data))
+    result = cli("csim", copy, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    row = next(r for r in report["layers"] if r["name"] == "enc2_conv1")
+    assert not report["passed"] and row["mismatches"] == 1 and row["first_mismatch"]["index"] == 5
+
+
+def test_csim_errors(cli, tmp_path, monkeypatch, project):
+    result = cli("csim", tmp_path)
+    assert result.exit_code == 2 and "not a qgen project" in result.output
+    monkeypatch.setenv("CXX", "/nonexistent/g++")
+    result = cli("csim", project[0])
+    assert result.exit_code == 2 and "g++ not found" in result.output
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = cli("csim", project[0], "--tool", "vitis")
+    assert result.exit_code == 2 and "vitis_hls or vitis-run" in result.output
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_csim_is_bit_exact_for_random_bitwidths(cli, tmp_path, seed):
+    """Bitwidths across the whole 2..8 range, weights and activations; seeds 0/1 pin the ends."""
+    bits = {0: [2] * 45, 1: [8] * 45}.get(seed)
+    model, chosen = randomised_tiny(100 + seed, bits)
+    ckpt = save_as_checkpoint(model, tmp_path / f"random{seed}.pt")
+    out = tmp_path / "prj"
+    assert cli("hls", "--model", ckpt, "--out", out, "--images", "1").exit_code == 0
+    result = cli("csim", out, "--json")
+    report = json.loads(result.output)
+    assert report["passed"], [r for r in report["layers"] if r["mismatches"]]
