@@ -77,7 +77,11 @@ def main():
 
 def _register_commands():
     # Each command family lives in its own module; importing registers it on `main`.
-    from .commands import hls_cmds, ir_cmds, model_cmds  # noqa: F401
+    from .commands import hls_cmds, ir_cmds, model_cmds, resource_cmds  # noqa: F401
 
 
 _register_commands()
+
+
+if __name__ == "__main__":
+    main()

@@ -72,15 +72,15 @@ def _newest_header(root: Path) -> float:
     return max((h.stat().st_mtime for h in (root / "firmware").rglob("*.h")), default=0.0)
 
 
+
 def cache_dir() -> Path:
     return Path(os.environ.get("QGEN_CACHE", Path.home() / ".cache" / "qgen"))
 
 
-def _precompiled_header(cxx: str, root: Path, flags: list[str]) -> list[str]:
-    """Precompile qgen_common.h (ap_int.h and hls_stream.h): parsing them is most of a kernel's
-    compile time. Shared by every project with the same header, compiler and flags. Returns the
-    flags that make every translation unit start from it."""
-    header = root / "firmware" / "qgen_common.h"
+def _precompiled_header(cxx: str, root: Path, header: Path, flags: list[str]) -> list[str]:
+    """Precompile the project's common header (ap_int.h and hls_stream.h): parsing them is most of
+    a kernel's compile time. Shared by every project with the same header, compiler and flags.
+    Returns the flags that make every translation unit start from it."""
     version = subprocess.run([cxx, "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
     key = hashlib.sha256("\0".join([header.read_text(), cxx, version, *flags]).encode()).hexdigest()[:16]
     pch_dir = cache_dir() / "pch" / key
@@ -103,9 +103,11 @@ def build(project: str | Path, jobs: int | None = None) -> tuple[Path, float]:
     root, manifest = load_project(project)
     root = root.resolve()
     cxx = find_compiler()
-    flags = ["-std=c++14", *OPT_FLAGS, f"-I{ap_types_dir()}", "-Ifirmware", "-Ifirmware/layers"]
+    flags = ["-std=c++14", *OPT_FLAGS, f"-I{ap_types_dir()}", *(f"-I{d}" for d in manifest["include_dirs"]),
+             *(f"-D{k}={v}" for k, v in manifest.get("defines", {}).items())]
     started = time.time()
-    flags = _precompiled_header(cxx, root, flags) + flags
+    if manifest.get("precompiled_header"):
+        flags = _precompiled_header(cxx, root, root / manifest["precompiled_header"], flags) + flags
     sources = [root / s for s in manifest["sources"]] + [root / manifest["testbench"]]
     missing = [s for s in sources if not s.is_file()]
     if missing:
@@ -115,7 +117,7 @@ def build(project: str | Path, jobs: int | None = None) -> tuple[Path, float]:
     headers_mtime = _newest_header(root)
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         list(pool.map(lambda so: _compile(cxx, so[0], so[1], flags, root, headers_mtime), zip(sources, objects)))
-    exe = build_dir / "tb_quantunet"
+    exe = build_dir / "testbench"
     result = subprocess.run([cxx, *map(str, objects), "-o", str(exe)], cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
         raise QgenError(f"linking the testbench failed: {result.stderr.strip().splitlines()[0]}")
@@ -141,10 +143,11 @@ def run_vitis(project: str | Path) -> dict:
     """csim_design through the project's own build_prj.tcl, with vitis_hls or vitis-run."""
     root, manifest = load_project(project)
     env = {**os.environ, "QGEN_CSIM": "1", "QGEN_SYNTH": "0", "QGEN_COSIM": "0", "QGEN_EXPORT": "0"}
+    script = manifest["tcl"]
     if shutil.which("vitis_hls"):
-        cmd = ["vitis_hls", "-f", "build_prj.tcl"]
+        cmd = ["vitis_hls", "-f", script]
     elif shutil.which("vitis-run"):
-        cmd = ["vitis-run", "--mode", "hls", "--tcl", "build_prj.tcl"]
+        cmd = ["vitis-run", "--mode", "hls", "--tcl", script]
     else:
         raise QgenError("--tool vitis needs vitis_hls or vitis-run on PATH (source the Vitis settings64.sh)")
     started = time.time()

@@ -63,6 +63,17 @@ def test_threshold_activation_saturates_at_the_max_code():
     assert t.apply(acc).ravel().tolist() == [0, 0, 1, 2, 2, 3, 3, 3]
 
 
+def test_binary_search_tree_equals_threshold_counting():
+    rng = np.random.default_rng(0)
+    for bits in range(1, 9):
+        values = np.sort(rng.integers(-300, 300, (5, 2 ** bits - 1)), axis=1)
+        t = Thresholds(values, IntType(bits, False, 0))
+        acc = rng.integers(-400, 400, (2, 5, 3, 7))
+        acc[0, :, 0, :3] = values[:, :3]            # exactly on thresholds
+        assert np.array_equal(t.search(acc), t.apply(acc))
+        assert [level.shape[1] for level in t.tree_levels()] == [2 ** s for s in range(bits)]
+
+
 def _bn(gamma, beta):
     bn = nn.BatchNorm2d(len(gamma), eps=0.0)
     with torch.no_grad():

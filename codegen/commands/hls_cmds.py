@@ -23,32 +23,46 @@ PROJECTS_DIR = Path("projects")
 @click.option("--images", "n_images", default=2, show_default=True, type=click.IntRange(1, 64),
               help="validation images to write golden vectors for")
 @click.option("--folding", "folding_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="per-layer PE/SIMD JSON (as written into a project's folding.json)")
+              help="per-layer PE/SIMD/mult JSON (as written into a project's folding.json)")
+@click.option("--fit", is_flag=True, help="maximise throughput within the part; fail if nothing fits "
+              "(the default does the same but falls back to a fully folded design)")
+@click.option("--target-fps", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help="the least resources reaching this frame rate")
+@click.option("--max-utilization", default=0.8, show_default=True, type=click.FloatRange(0.05, 1.0),
+              help="fraction of each resource the folding may use")
 @click.option("--templates", "templates_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="use an edited copy of the templates (see `qgen templates export`)")
 @click.option("--force", is_flag=True, help="overwrite an existing project folder")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
-def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, templates_dir, force, as_json):
+def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fit, target_fps, max_utilization,
+        templates_dir, force, as_json):
     """Turn a checkpoint into a Vitis HLS project sized to its learned bitwidths."""
-    from ..hls.folding import Folding, balanced_folding
     from ..hls.project import HlsRequest, generate
     from ..parts import resolve_part
     from ..pipeline import lower, validation_images
+    from ..resources.fit import choose_folding
 
     target = resolve_part(part)  # fail on a bad part before any heavy work
-    if backend == "hls4ml":
-        raise QgenError("the hls4ml backend is not available yet in this version")
     templates, tcl = _template_dirs(templates_dir)
     lowered = lower(model_path)
     out_dir = out_dir or PROJECTS_DIR / lowered.name
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise QgenError(f"'{out_dir}' already exists; use --force to overwrite it")
     graph = lowered.graph
-    folding = Folding.load(folding_path) if folding_path else balanced_folding(graph, target.dsp)
+    if sum(x is not None and x is not False for x in (folding_path, fit or None, target_fps)) > 1:
+        raise QgenError("use only one of --folding, --fit and --target-fps")
+    folding, warning = choose_folding(graph, target, clock_ns, folding_path=folding_path, fit=fit,
+                                      target_fps=target_fps, headroom=max_utilization)
     images, ids = validation_images(lowered.ckpt, n_images)
+    if backend == "hls4ml":
+        from ..hls4ml_backend.project import generate as generate_hls4ml
+        generate = generate_hls4ml   # noqa: F811 - same signature, other backend
     summary = generate(lowered, HlsRequest(target, clock_ns, n_images, backend), out_dir, folding, force=force,
                        templates_dir=templates, tcl_dir=tcl, images=images, image_ids=ids)
     summary = {"project": str(out_dir), **summary}
+    if warning:
+        summary["warning"] = warning
+        click.echo(f"Warning: {warning}", err=True)
     if as_json:
         echo_json(summary)
         return
@@ -74,13 +88,20 @@ def _print_summary(summary: dict) -> None:
     table = Table("layer", "op", "w bits", "in bits", "out bits", "acc bits", "PE", "SIMD", "cycles")
     for r in summary["layers"]:
         table.add_row(r["name"], r["op"], str(r["weight_bits"]), str(r["in_bits"]), str(r["out_bits"]),
-                      str(r["acc_bits"]), str(r["pe"]), str(r["simd"]), f"{r['cycles']:,}")
+                      str(r["acc_bits"]), str(r.get("pe", "-")), str(r.get("simd", "-")),
+                      f"{r['cycles']:,}" if "cycles" in r else "-")
     console.print(table)
     for f in summary["fifos"]:
         console.print(f"FIFO {f['name']}: depth {f['depth']:,} ({f['comment'] or 'buffering'})")
-    fps = 1e9 / (summary["interval_cycles"] * summary["clock_ns"])
-    console.print(f"interval {summary['interval_cycles']:,} cycles -> {fps:.1f} frames/s at {summary['clock_ns']} ns "
-                  f"(estimate); golden vectors for {summary['images']} images in tb_data/")
+    if "estimate" not in summary:
+        console.print(f"hls4ml project: build with vitis_hls -f build_prj.tcl; check with qgen csim {summary['project']}")
+        return
+    est = summary["estimate"]
+    use = ", ".join(f"{k.upper()} {est['total'][k]:,}/{est['available'][k]:,}" for k in ("lut", "ff", "dsp", "bram_18k"))
+    console.print(f"estimate: {use} -> {'fits' if est['fits'] else 'DOES NOT FIT'}; interval "
+                  f"{summary['interval_cycles']:,} cycles = {est['fps']:.1f} frames/s at {summary['clock_ns']} ns "
+                  f"({100 * est['roofline_ratio']:.0f} % of the DSP roofline)")
+    console.print(f"golden vectors for {summary['images']} images in tb_data/; details: qgen report-resources {summary['project']}")
 
 
 @main.command()

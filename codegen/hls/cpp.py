@@ -26,11 +26,16 @@ def store_type(dtype) -> str:
 def c_array(values: np.ndarray, per_line: int = 32) -> str:
     """A nested C initializer list for an integer array of any rank, e.g. {{1, -2}, {3, 4}}."""
     values = np.asarray(values)
-    if values.ndim == 1:
-        items = [str(int(v)) for v in values]
-        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
-        return "{" + (",\n ".join(lines)) + "}"
-    return "{" + ",\n".join(c_array(v, per_line) for v in values) + "}"
+    items = [str(v) for v in values.reshape(-1).tolist()]
+    if values.ndim == 0:
+        return items[0]
+    inner = values.shape[-1]
+    # innermost rows, wrapped every `per_line` numbers
+    groups = ["{" + ",\n ".join(", ".join(items[i + j:i + min(j + per_line, inner)]) for j in range(0, inner, per_line))
+              + "}" for i in range(0, len(items), inner)]
+    for size in reversed(values.shape[:-1]):   # then every outer dimension
+        groups = ["{" + ",\n".join(groups[i:i + size]) + "}" for i in range(0, len(groups), size)]
+    return groups[0] if groups else "{}"
 
 
 def mvau_layout(w2d: np.ndarray, pe: int, simd: int) -> np.ndarray:

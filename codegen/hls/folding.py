@@ -13,10 +13,20 @@ from pathlib import Path
 from ..errors import QgenError
 
 
+MULT_IMPLS = ("auto", "lut", "dsp")
+NARROW_PRODUCT_BITS = 10     # "auto": products up to this width go to fabric LUTs, wider ones to DSPs
+
+
 @dataclass(frozen=True)
 class LayerFold:
     pe: int = 1
     simd: int = 1
+    mult: str = "auto"       # multiplier implementation: lut (fabric), dsp, or auto by product width
+
+    def mult_impl(self, product_bits: int) -> str:
+        if self.mult != "auto":
+            return self.mult
+        return "lut" if product_bits <= NARROW_PRODUCT_BITS else "dsp"
 
 
 def divisors(n: int) -> list[int]:
@@ -28,7 +38,7 @@ class Folding(dict):
 
     def to_json(self) -> dict:
         return {"format": "qgen-folding", "version": 1,
-                "layers": {name: {"pe": f.pe, "simd": f.simd} for name, f in self.items()}}
+                "layers": {name: {"pe": f.pe, "simd": f.simd, "mult": f.mult} for name, f in self.items()}}
 
     @classmethod
     def from_json(cls, data: dict, source: str = "folding") -> "Folding":
@@ -37,9 +47,11 @@ class Folding(dict):
         out = cls()
         for name, entry in data["layers"].items():
             try:
-                out[name] = LayerFold(int(entry["pe"]), int(entry["simd"]))
+                out[name] = LayerFold(int(entry["pe"]), int(entry["simd"]), str(entry.get("mult", "auto")))
             except (KeyError, TypeError, ValueError):
                 raise QgenError(f"{source}: layer {name} needs integer 'pe' and 'simd'") from None
+            if out[name].mult not in MULT_IMPLS:
+                raise QgenError(f"{source}: layer {name}: mult must be one of {', '.join(MULT_IMPLS)}")
         return out
 
     @classmethod

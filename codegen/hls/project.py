@@ -2,7 +2,8 @@
 
 Layout of a generated project:
   qgen_project.json          what was generated: model, part, clock, layers, folding, FIFO depths
-  folding.json               per-layer PE/SIMD, editable; regenerate with `qgen hls --folding`
+  folding.json               per-layer PE/SIMD/multiplier type, editable; `qgen hls --folding` reads it
+  resources_estimate.json    analytical resource/latency estimate (qgen report-resources shows it)
   firmware/                  qgen_common.h, quantunet_types.h, quantunet.cpp (dataflow top),
                              layers/<kernel>.cpp and, for weighted layers, layers/<layer>.h
   tb/tb_quantunet.cpp        testbench (g++ csim, Vitis csim_design and cosim_design)
@@ -19,6 +20,7 @@ from ..errors import QgenError
 from ..goldens import write_goldens
 from ..parts import Part
 from ..project_io import atomic_directory
+from ..resources.estimate import estimate_report
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
 from .folding import Folding
@@ -98,10 +100,11 @@ def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> d
     for kernel in design.kernels:
         ctx = kernel.context
         if kernel.op is not None and kernel.op.weighted:
-            summary = (f"{kernel.op.op_type}, weights {kernel.op.weight_type.describe()}, "
-                       f"accumulator {kernel.op.acc_type.bits} bits")
+            op = kernel.op
+            summary = f"{op.op_type}, weights {op.weight_type.describe()}, accumulator {op.acc_type.bits} bits"
+            data = op.kernel_data(graph, design.folding[op.name])
             files[f"firmware/layers/{kernel.function}.h"] = renderer.render(
-                "layer_params.h.j2", {**ctx, "summary": summary})
+                "layer_params.h.j2", {**ctx, **data, "summary": summary})
         else:
             ctx = {**ctx, "header": "quantunet_types.h"}
         files[kernel.source] = renderer.render(kernel.template, ctx)
@@ -121,15 +124,41 @@ def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> d
 
 def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, force: bool = False,
              templates_dir=None, tcl_dir=None, images=None, image_ids=None) -> dict:
-    """Write the project atomically; returns the summary (also stored as qgen_project.json)."""
+    """Write the template-backend project atomically; returns the summary (also qgen_project.json)."""
     graph = lowered.graph
     renderer = Renderer(templates_dir, tcl_dir)
     design = build_design(graph, folding)
     assign_depths(design)
-    golden_tensors = list(graph.tensors)
+    resources = estimate_report(design, request.part, request.clock_ns)
     files = render_project(design, request, renderer)
     files["tb/tb_quantunet.cpp"] = renderer.render("testbench.cpp.j2",
-                                                   _testbench_context(design, len(images), golden_tensors))
+                                                   _testbench_context(design, len(images), list(graph.tensors)))
+    summary = project_summary(graph, request, layer_rows(design), resources, build={
+        "top": TOP,
+        "sources": ["firmware/quantunet.cpp"] + [k.source for k in design.kernels],
+        "testbench": "tb/tb_quantunet.cpp",
+        "include_dirs": ["firmware", "firmware/layers"],
+        "defines": {},
+        "precompiled_header": "firmware/qgen_common.h",
+        "tcl": "build_prj.tcl",
+    })
+    summary["fifos"] = [{"name": s.name, "tensor": s.tensor, "depth": s.depth, "comment": s.comment}
+                        for s in design.streams.values() if s.tensor and s.depth > 2]
+    files["folding.json"] = json.dumps(folding.to_json(), indent=2) + "\n"
+    files["resources_estimate.json"] = json.dumps(resources, indent=2) + "\n"
+
+    with atomic_directory(out_dir, force=force) as tmp:
+        write_files(tmp, files)
+        write_project_data(tmp, graph, summary, images, image_ids)
+        problems = lint_project(tmp)   # an edited template must not slip out of the synthesizable subset
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise QgenError(f"generated code leaves the synthesizable subset: {problems[0]}{more}")
+    return summary
+
+
+def project_summary(graph, request: HlsRequest, layers: list[dict], resources: dict | None, build: dict) -> dict:
+    """The qgen_project.json of any backend: what was generated, and how to build and check it."""
     summary = {
         "format": PROJECT_FORMAT,
         "version": 1,
@@ -138,31 +167,31 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
         "part": request.part.full,
         "part_short": request.part.short,
         "clock_ns": request.clock_ns,
-        "top": TOP,
-        "sources": ["firmware/quantunet.cpp"] + [k.source for k in design.kernels],
-        "testbench": "tb/tb_quantunet.cpp",
-        "cflags": CFLAGS,
-        "images": int(len(images)),
-        "layers": layer_rows(design),
-        "fifos": [{"name": s.name, "tensor": s.tensor, "depth": s.depth, "comment": s.comment}
-                  for s in design.streams.values() if s.tensor and s.depth > 2],
+        **build,
+        "images": int(request.n_images),
+        "layers": layers,
+        "fifos": [],
         "input": {"shape": list(graph.input.shape), **graph.input.dtype.to_dict()},
-        "interval_cycles": max(op.cycles(graph, design.folding[op.name]) for op in graph.weighted_ops),
     }
-    with atomic_directory(out_dir, force=force) as tmp:
-        for rel, text in files.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        write_goldens(graph, graph.input_quant.quantize(images / 256.0), tmp / "tb_data", image_ids)
-        (tmp / "folding.json").write_text(json.dumps(folding.to_json(), indent=2) + "\n")
-        (tmp / "qgen_project.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (tmp / "README.md").write_text(_project_readme(summary))
-        problems = lint_project(tmp)
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise QgenError(f"generated code leaves the synthesizable subset: {problems[0]}{more}")
+    if resources is not None:
+        summary["interval_cycles"] = resources["interval_cycles"]
+        summary["estimate"] = {k: resources[k] for k in ("total", "available", "fits", "fps", "dsp_roofline_fps",
+                                                         "roofline_ratio", "bottleneck")}
     return summary
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def write_project_data(root: Path, graph, summary: dict, images, image_ids) -> None:
+    """Golden vectors, the manifest and the README: the same for every backend."""
+    write_goldens(graph, graph.input_quant.quantize(images / 256.0), root / "tb_data", image_ids)
+    (root / "qgen_project.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (root / "README.md").write_text(_project_readme(summary))
 
 
 def load_project(path: str | Path) -> tuple[Path, dict]:
@@ -185,7 +214,7 @@ def _project_readme(summary: dict) -> str:
 Part `{summary['part']}`, clock {summary['clock_ns']} ns, backend `{summary['backend']}`.
 
 - C-simulation without Xilinx tools: `qgen csim {{this folder}}`
-- Vitis HLS (classic): `vitis_hls -f build_prj.tcl` (csim + csynth; `-tclargs cosim=1 export=1` for more)
+- Vitis HLS (classic): `vitis_hls -f {summary['tcl']}` (csim + csynth; `-tclargs cosim=1 export=1` for more)
 - Vitis 2023.2+: `vitis-run --mode hls --tcl build_prj.tcl`, or the unified flow with `hls_config.cfg`
   (`v++ -c --mode hls --config hls_config.cfg --work_dir quantunet_hls`)
 - One layer alone: `vitis_hls -f synth_layer.tcl -tclargs <layer>`

@@ -5,6 +5,10 @@ is the number of thresholds the accumulator reaches: q = #{k : acc >= T[c, k]} (
 MultiThreshold). Any non-decreasing map from accumulator to code has this form, so the fold is exact;
 channels whose map is decreasing (negative BatchNorm gamma) have their weights negated by the
 frontend, which is exact because weights are narrow-range symmetric.
+
+Hardware finds q by binary search: the sorted thresholds form a complete binary search tree, one
+comparison per output bit (`tree_levels`). That costs `bits` comparators per output instead of the
+2**bits - 1 of a parallel comparison (FINN's binary-search thresholding makes the same trade).
 """
 from __future__ import annotations
 
@@ -50,5 +54,20 @@ class Thresholds:
         hi = np.array([np.searchsorted(t, a, side="right") for t, a in zip(self.values, acc_hi)], np.int64)
         return lo, hi
 
-    def storage_bits(self) -> int:
-        return self.values.size * self.dtype.bits
+    def tree_levels(self) -> list[np.ndarray]:
+        """Level s of the search tree, [C, 2**s]: node j holds threshold (2j+1) * 2**(bits-1-s) - 1.
+
+        Searching: code = 0; for each level, code = 2 * code + (acc >= level[c, code]); the final
+        code is the number of thresholds reached.
+        """
+        bits = self.out_type.bits
+        return [self.values[:, (2 * np.arange(2 ** s) + 1) * 2 ** (bits - 1 - s) - 1] for s in range(bits)]
+
+    def search(self, acc: np.ndarray) -> np.ndarray:
+        """The hardware's binary search (same result as apply), for checking the tree layout."""
+        levels = self.tree_levels()
+        code = np.zeros_like(acc)
+        channel = np.arange(acc.shape[1])[None, :, None, None]
+        for level in levels:
+            code = 2 * code + (acc >= level[channel, code]).astype(acc.dtype)
+        return code

@@ -51,6 +51,12 @@ class Op:
         _, h, w = graph.tensors[self.output].shape
         return h * w
 
+    def estimate(self, graph, fold=None):
+        """Resources of this op's kernel (a Cost); pixel-wise kernels default to control + registers."""
+        from ..resources.formulas import Cost
+        y = graph.tensors[self.output]
+        return Cost(lut=60, ff=2 * y.channels * y.dtype.bits + 32)
+
     def summary(self, inputs: list[Tensor], output: Tensor) -> dict:
         """One row of the layer table. Weighted ops add weight/accumulator figures."""
         return {

@@ -11,6 +11,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..ir.tensor import Tensor
 from ..ir.types import MAX_ACC_BITS, IntType
+from ..resources import formulas
+from ..resources.formulas import Cost
 from ..hls.cpp import c_array, code_type, mvau_layout, per_pe, pixel_type, store_type
 from .activation import Thresholds
 from .base import Op, register_op
@@ -33,15 +35,8 @@ def accumulator_bounds(weights: np.ndarray, in_min: np.ndarray, in_max: np.ndarr
     return lo, hi
 
 
-def mvau_context(op, x: Tensor, y: Tensor, fold, matrices: list[np.ndarray]) -> dict:
-    """Template variables shared by the matrix-vector kernels (conv, conv_transpose, head).
-
-    `matrices`: the [O, L] weight matrices (one, or one per transposed-conv tap), laid out as
-    [NF*SF][PE][SIMD] per matrix so that fold f reads one word of PE*SIMD weights.
-    """
-    out_ch, length = matrices[0].shape
-    layouts = [mvau_layout(m, fold.pe, fold.simd) for m in matrices]
-    weights = layouts[0] if len(layouts) == 1 else np.stack(layouts)
+def mvau_context(op, x: Tensor, y: Tensor, fold, out_ch: int, length: int) -> dict:
+    """Template variables shared by the matrix-vector kernels (conv, conv_transpose, head)."""
     ctx = dict(
         name=op.name, C_IN=x.channels, C_OUT=out_ch, PE=fold.pe, SIMD=fold.simd,
         NF=out_ch // fold.pe, SF=length // fold.simd, header=f"{op.name}.h",
@@ -49,19 +44,50 @@ def mvau_context(op, x: Tensor, y: Tensor, fold, matrices: list[np.ndarray]) -> 
         out_t=code_type(y.name), acc_t=f"{op.name}_acc_t", weight_t=f"{op.name}_weight_t",
         weight_ctype=op.weight_type.ctype, acc_ctype=op.acc_type.ctype,
         weight_store_ctype=store_type(op.weight_type), acc_store_ctype=store_type(op.acc_type),
-        weights_shape=list(weights.shape), weights_init=c_array(weights),
+        prod_ctype=f"ap_int<{op.weight_type.bits + x.dtype.bits}>",   # |w * x| < 2^(W+A-1)
+        MULT_IMPL={"lut": "fabric", "dsp": "dsp"}[op.mult_impl(x, fold)],
     )
     if op.thresholds is not None:
         t = op.thresholds
-        ctx.update(LEVELS=t.levels, OUT_BITS=t.out_type.bits, thr_t=f"{op.name}_threshold_t",
-                   thr_ctype=t.dtype.ctype, thr_store_ctype=store_type(t.dtype), thresholds_shape=[out_ch // fold.pe, fold.pe, t.levels],
-                   thresholds_init=c_array(per_pe(t.values, fold.pe)))
+        ctx.update(OUT_BITS=t.out_type.bits, thr_t=f"{op.name}_threshold_t", thr_ctype=t.dtype.ctype,
+                   thr_store_ctype=store_type(t.dtype))
     return ctx
+
+
+def mvau_data(op, fold, matrices: list[np.ndarray]) -> dict:
+    """The constant arrays of a matrix-vector kernel, as C initializers (formatted only when rendering).
+
+    `matrices`: the [O, L] weight matrices (one, or one per transposed-conv tap), laid out as
+    [NF*SF][PE][SIMD] per matrix so that fold f reads one word of PE*SIMD weights.
+    """
+    layouts = [mvau_layout(m, fold.pe, fold.simd) for m in matrices]
+    weights = layouts[0] if len(layouts) == 1 else np.stack(layouts)
+    data = dict(weights_shape=list(weights.shape), weights_init=c_array(weights))
+    if op.thresholds is not None:
+        out_ch = matrices[0].shape[0]
+        # level s: [NF][2^s][PE] so that each PE reads its own memory (partitioned on the PE dimension)
+        data["threshold_levels"] = [dict(shape=[out_ch // fold.pe, 2 ** s, fold.pe],
+                                         init=c_array(per_pe(level, fold.pe).transpose(0, 2, 1)))
+                                    for s, level in enumerate(op.thresholds.tree_levels())]
+    return data
 
 
 class WeightedOp(Op):
     """Shared parts of ops with integer weights, an accumulator and optional thresholds."""
     weighted = True
+
+    def mult_impl(self, x: Tensor, fold) -> str:
+        return fold.mult_impl(self.weight_type.bits + x.dtype.bits)
+
+    def _mvau_cost(self, graph, fold, weight_depth: int) -> Cost:
+        x = graph.tensors[self.inputs[0]]
+        out_ch, window = self.fold_dims()
+        nf = out_ch // fold.pe
+        thr = None
+        if self.thresholds is not None:
+            thr = (self.thresholds.out_type.bits, self.thresholds.dtype.bits, nf)
+        return formulas.mvau(fold.pe, fold.simd, self.weight_type.bits, x.dtype.bits, self.acc_type.bits,
+                             weight_depth, thr, self.mult_impl(x, fold))
 
     def _acc_type(self, lo: np.ndarray, hi: np.ndarray, exp: int) -> IntType:
         acc = IntType.covering(min(int(lo.min()), -1), max(int(hi.max()), 0), exp, signed=True)
@@ -142,14 +168,30 @@ class Conv(WeightedOp):
     def kernel_context(self, graph, fold) -> dict:
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, window = self.fold_dims()
+        return {**mvau_context(self, x, y, fold, out_ch, window), "K": self.kernel, "PAD": self.kernel // 2,
+                "H": y.shape[1], "W": y.shape[2], "WINDOW": window}
+
+    def kernel_data(self, graph, fold) -> dict:
+        out_ch, window = self.fold_dims()
         # the kernel's window order is [ky][kx][c]: weights [O, C, ky, kx] -> [O, ky, kx, C]
-        w2d = self.weights.transpose(0, 2, 3, 1).reshape(out_ch, window)
-        ctx = {**mvau_context(self, x, y, fold, [w2d]), "K": self.kernel, "PAD": self.kernel // 2,
-               "H": y.shape[1], "W": y.shape[2], "WINDOW": window}
+        data = mvau_data(self, fold, [self.weights.transpose(0, 2, 3, 1).reshape(out_ch, window)])
         if self.thresholds is None:
             bias = self.bias if self.bias is not None else np.zeros(out_ch, np.int64)
-            ctx.update(bias_shape=[out_ch // fold.pe, fold.pe], bias_init=c_array(per_pe(bias, fold.pe)))
-        return ctx
+            data.update(bias_shape=[out_ch // fold.pe, fold.pe], bias_init=c_array(per_pe(bias, fold.pe)))
+        return data
+
+    def estimate(self, graph, fold) -> Cost:
+        """MVAU (weights, multipliers, thresholds) + line buffer, window registers and its multiplexer."""
+        x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
+        out_ch, window = self.fold_dims()
+        nf, sf = out_ch // fold.pe, window // fold.simd
+        a = x.dtype.bits
+        cost = self._mvau_cost(graph, fold, nf * sf)
+        for _ in range(self.kernel - 1):           # one memory per buffered row (partitioned dim 1)
+            cost += formulas.memory(x.channels * a, x.shape[2])
+        cost += Cost(lut=formulas.mux_luts(fold.simd * a, sf),
+                     ff=window * a + out_ch * y.dtype.bits)  # window and output pixel registers
+        return cost
 
     def cycles(self, graph, fold) -> int:
         # the kernel walks (H+pad) x (W+pad) raster positions, NF * SF folds each (see templates/kernels/conv)

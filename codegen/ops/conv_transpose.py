@@ -12,8 +12,10 @@ import numpy as np
 from ..ir.tensor import Tensor
 from ..ir.types import IntType
 from .activation import Thresholds
+from ..resources import formulas
+from ..resources.formulas import Cost
 from .base import register_op
-from .conv import WeightedOp, accumulator_bounds, mvau_context
+from .conv import WeightedOp, accumulator_bounds, mvau_context, mvau_data
 
 
 @register_op
@@ -59,8 +61,21 @@ class ConvTranspose2x2(WeightedOp):
 
     def kernel_context(self, graph, fold) -> dict:
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
+        out_ch, length = self.fold_dims()
+        return {**mvau_context(self, x, y, fold, out_ch, length), "H": x.shape[1], "W": x.shape[2]}
+
+    def kernel_data(self, graph, fold) -> dict:
         taps = [self.weights[:, :, dy, dx] for dy in range(2) for dx in range(2)]  # tap = dy * 2 + dx
-        return {**mvau_context(self, x, y, fold, taps), "H": x.shape[1], "W": x.shape[2]}
+        return mvau_data(self, fold, taps)
+
+    def estimate(self, graph, fold) -> Cost:
+        """MVAU over the four taps + the one-row input buffer."""
+        x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
+        out_ch, length = self.fold_dims()
+        nf, sf = out_ch // fold.pe, length // fold.simd
+        a = x.dtype.bits
+        return (self._mvau_cost(graph, fold, 4 * nf * sf) + formulas.memory(x.channels * a, x.shape[2])
+                + Cost(lut=formulas.mux_luts(fold.simd * a, sf), ff=length * a + out_ch * y.dtype.bits))
 
     def fold_dims(self) -> tuple[int, int]:
         o, c = self.weights.shape[:2]

@@ -29,6 +29,13 @@ class MaxPool2x2(Op):
         return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels,
                     in_pixel=pixel_type(x.name), in_t=code_type(x.name))
 
+    def estimate(self, graph, fold=None):
+        """Row of partial maxima + two comparators per channel."""
+        from ..resources.formulas import Cost, memory
+        x = graph.tensors[self.inputs[0]]
+        width = x.channels * x.dtype.bits
+        return memory(width, x.shape[2] // 2) + Cost(lut=80 + 3 * width, ff=3 * width + 32)
+
     def cycles(self, graph, fold=None) -> int:
         _, h, w = graph.tensors[self.inputs[0]].shape  # one input pixel per cycle
         return h * w

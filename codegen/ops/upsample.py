@@ -26,5 +26,12 @@ class Upsample2x(Op):
         x = graph.tensors[self.inputs[0]]
         return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels, in_pixel=pixel_type(x.name))
 
+    def estimate(self, graph, fold=None):
+        """One buffered input row."""
+        from ..resources.formulas import Cost, memory
+        x = graph.tensors[self.inputs[0]]
+        width = x.channels * x.dtype.bits
+        return memory(width, x.shape[2]) + Cost(lut=60, ff=width + 32)
+
     def reference(self, x: np.ndarray) -> np.ndarray:
         return x.repeat(2, axis=2).repeat(2, axis=3)

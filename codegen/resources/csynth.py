@@ -1,0 +1,94 @@
+"""Reading Vitis HLS synthesis reports (csynth.xml): the real numbers after synthesis.
+
+Layouts (hls-facts.md, 4.3/4.4): classic `<project>/solution*/syn/report/csynth.xml` with one
+`<function>_csynth.xml` per synthesized function beside it; 2023.2+ unified
+`<work_dir>/<component>/hls/syn/report/csynth.xml`. Vivado HLS names the DSP element `DSP48E`,
+Vitis `DSP`. Latencies and intervals can be "undef" (data-dependent loops).
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from ..errors import QgenError
+
+RESOURCE_TAGS = {"lut": ("LUT",), "ff": ("FF",), "dsp": ("DSP", "DSP48E"), "bram_18k": ("BRAM_18K",),
+                 "uram": ("URAM",)}
+
+
+def find_report(project: Path) -> Path | None:
+    """The newest top-level csynth.xml anywhere under the project (classic or unified layout)."""
+    reports = [p for p in project.rglob("csynth.xml") if p.parent.name == "report" and p.parent.parent.name == "syn"]
+    return max(reports, key=lambda p: p.stat().st_mtime) if reports else None
+
+
+def _number(text: str | None) -> int | float | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if not text or text.lower() in ("undef", "-", "n/a"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+
+def _resources(node) -> dict[str, int]:
+    out = {}
+    for key, tags in RESOURCE_TAGS.items():
+        value = None
+        for tag in tags:
+            if node is not None and node.find(tag) is not None:
+                value = _number(node.find(tag).text)
+                break
+        out[key] = int(value or 0)
+    return out
+
+
+def parse(path: str | Path) -> dict:
+    """One csynth.xml -> {name, part, version, clock_ns, estimated_clock_ns, latency_best/worst,
+    interval_min/max, resources, available}."""
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise QgenError(f"csynth report {path} is malformed or truncated ({exc})") from None
+    except OSError as exc:
+        raise QgenError(f"cannot read csynth report {path}: {exc.strerror}") from None
+    if root.tag != "profile" or root.find("AreaEstimates") is None:
+        raise QgenError(f"{path} is not a Vitis HLS csynth report (no <profile>/<AreaEstimates>)")
+    user = root.find("UserAssignments")
+    perf = root.find("PerformanceEstimates")
+    latency = perf.find("SummaryOfOverallLatency") if perf is not None else None
+    timing = perf.find("SummaryOfTimingAnalysis") if perf is not None else None
+    area = root.find("AreaEstimates")
+
+    def text(node, tag):
+        return node.find(tag).text if node is not None and node.find(tag) is not None else None
+
+    name = text(user, "TopModelName") or path.stem.replace("_csynth", "")
+    return {
+        "name": name,
+        "file": str(path),
+        "version": text(root.find("ReportVersion"), "Version"),
+        "part": text(user, "Part"),
+        "clock_ns": _number(text(user, "TargetClockPeriod")),
+        "estimated_clock_ns": _number(text(timing, "EstimatedClockPeriod")),
+        "latency_best": _number(text(latency, "Best-caseLatency")),
+        "latency_worst": _number(text(latency, "Worst-caseLatency")),
+        "interval_min": _number(text(latency, "Interval-min")),
+        "interval_max": _number(text(latency, "Interval-max")),
+        "resources": _resources(area.find("Resources")),
+        "available": _resources(area.find("AvailableResources")),
+    }
+
+
+def parse_project_reports(top_report: Path) -> tuple[dict, list[dict]]:
+    """The top report and the per-function reports beside it (malformed ones are errors too)."""
+    top = parse(top_report)
+    functions = [parse(p) for p in sorted(top_report.parent.glob("*_csynth.xml"))]
+    return top, [f for f in functions if f["name"] != top["name"]]

@@ -1,0 +1,181 @@
+"""Choosing every layer's folding (PE, SIMD, multiplier type) to fit a part.
+
+The dataflow interval is the slowest layer's cycles, so throughput is maximised by giving every
+layer the cheapest folding that meets a common interval T and searching the smallest T that fits
+(FINN's SetFolding balances the same way). "Cheapest" weighs each resource by its share of the
+budget; when a resource overflows, single-layer changes repair it (see Fitter.cheapest_fitting), so
+DSPs and LUT multipliers trade places as needed.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import QgenError
+from ..hls.design import build_design
+from ..hls.fifo import assign_depths
+from ..hls.folding import Folding, LayerFold, fold_options
+from .estimate import kernel_rows, totals
+
+DEFAULT_HEADROOM = 0.8      # use at most 80 % of each resource: room for routing and the platform shell
+BUDGETED = ("lut", "ff", "dsp", "bram_18k")
+
+
+@dataclass
+class _Option:
+    fold: LayerFold
+    cycles: int
+    cost: dict
+
+
+def _options(graph) -> dict[str, list[_Option]]:
+    out = {}
+    for op in graph.weighted_ops:
+        options = []
+        for base in fold_options(op):
+            for mult in ("lut", "dsp"):
+                fold = LayerFold(base.pe, base.simd, mult)
+                options.append(_Option(fold, op.cycles(graph, fold), op.estimate(graph, fold).rounded()))
+        out[op.name] = options
+    return out
+
+
+def _fixed_cost(graph) -> dict:
+    """Everything the folding does not change: pixel-wise kernels, splits and all FIFOs."""
+    ones = Folding({op.name: LayerFold() for op in graph.weighted_ops})
+    design = build_design(graph, ones)
+    assign_depths(design)
+    fixed = totals(kernel_rows(design))
+    for op in graph.weighted_ops:   # the rows of weighted layers hold their FIFOs plus the layer itself
+        own = op.estimate(graph, ones[op.name]).rounded()
+        fixed = {k: fixed[k] - own[k] for k in fixed}
+    return fixed
+
+
+class Fitter:
+    def __init__(self, graph, available: dict, headroom: float = DEFAULT_HEADROOM):
+        self.graph = graph
+        self.budget = {r: available[r] * headroom for r in BUDGETED}
+        self.available = available
+        self.options = _options(graph)
+        self.fixed = _fixed_cost(graph)
+        self._b = np.array([max(self.budget[r], 1.0) for r in BUDGETED])
+        # per layer: option costs [n, len(BUDGETED)] normalised by the budget, and cycles [n]
+        self._cost = {n: np.array([[o.cost[r] for r in BUDGETED] for o in opts]) / self._b
+                      for n, opts in self.options.items()}
+        self._cycles = {n: np.array([o.cycles for o in opts]) for n, opts in self.options.items()}
+
+    def fits(self, used: dict) -> bool:
+        return all(used[r] <= self.budget[r] for r in BUDGETED)
+
+    def cheapest_fitting(self, target: int) -> tuple[Folding, dict, bool]:
+        """The least-resource folding meeting `target`.
+
+        Start from every layer's cheapest option (resources priced by their share of the budget),
+        then repair: while a resource overflows, apply the single option change that removes the
+        most overflow per unit of other resources it adds (e.g. one layer's multipliers from DSP to
+        LUTs), until the design fits or no change helps.
+        """
+        names = list(self.options)
+        fixed = np.array([self.fixed[r] for r in BUDGETED]) / self._b
+        allowed = {n: np.flatnonzero(self._cycles[n] <= target) for n in names}
+        for n in names:   # a layer that cannot meet the target runs as fast as it can
+            if allowed[n].size == 0:
+                allowed[n] = np.array([int(np.argmin(self._cycles[n]))])
+        choice = {n: int(allowed[n][np.argmin(self._cost[n][allowed[n]].sum(axis=1))]) for n in names}
+        used = fixed + sum(self._cost[n][choice[n]] for n in names)
+
+        def overflow(u):
+            return np.maximum(u - 1.0, 0.0).sum(axis=-1)
+
+        for _ in range(400):
+            current = overflow(used)
+            if current <= 0:
+                break
+            best = None
+            for n in names:
+                opts = allowed[n]
+                delta = self._cost[n][opts] - self._cost[n][choice[n]]
+                gain = current - overflow(used + delta)
+                added = np.maximum(delta, 0.0).sum(axis=1) + 1e-9
+                score = np.where(gain > 1e-12, gain / added, -np.inf)
+                k = int(np.argmax(score))
+                if score[k] > -np.inf and (best is None or score[k] > best[0]):
+                    best = (score[k], n, int(opts[k]), delta[k])
+            if best is None:
+                break
+            _, n, option, delta = best
+            choice[n] = option
+            used = used + delta
+        folding = Folding({n: self.options[n][choice[n]].fold for n in names})
+        totals_used = {r: int(round(v)) for r, v in zip(BUDGETED, used * self._b)}
+        return folding, totals_used, bool(overflow(used) <= 0)
+
+    def candidate_intervals(self) -> list[int]:
+        return sorted({o.cycles for opts in self.options.values() for o in opts})
+
+    def fastest_possible(self) -> int:
+        return max(min(o.cycles for o in opts) for opts in self.options.values())
+
+
+def _overflow_message(fitter: Fitter, used: dict, what: str) -> str:
+    parts = [f"{r} {used[r]:,} > {int(fitter.budget[r]):,}" for r in BUDGETED if used[r] > fitter.budget[r]]
+    return f"{what}: {', '.join(parts)} (budget = {int(100 * DEFAULT_HEADROOM)} % of the part)"
+
+
+def fit_folding(graph, available: dict, headroom: float = DEFAULT_HEADROOM) -> Folding:
+    """The fastest balanced folding that fits; QgenError if even the slowest folding does not."""
+    fitter = Fitter(graph, available, headroom)
+    intervals = [t for t in fitter.candidate_intervals() if t >= fitter.fastest_possible()]
+    folding, used, ok = fitter.cheapest_fitting(intervals[-1])
+    if not ok:
+        raise QgenError(_overflow_message(fitter, used, "does not fit even fully folded"))
+    lo, hi = 0, len(intervals) - 1          # intervals[hi] fits; find the smallest that does
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fitter.cheapest_fitting(intervals[mid])[2]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return fitter.cheapest_fitting(intervals[lo])[0]
+
+
+def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
+                    headroom: float = DEFAULT_HEADROOM) -> Folding:
+    """The least-resource folding reaching `fps` frames/s; QgenError when impossible."""
+    fitter = Fitter(graph, available, headroom)
+    target = int(1e9 / (fps * clock_ns))
+    fastest = fitter.fastest_possible()
+    if target < fastest:
+        raise QgenError(f"{fps:g} frames/s needs an interval of {target:,} cycles at {clock_ns} ns; the "
+                        f"fastest folding reaches {fastest:,} cycles ({1e9 / (fastest * clock_ns):.1f} frames/s)")
+    intervals = fitter.candidate_intervals()
+    target = intervals[bisect.bisect_right(intervals, target) - 1]
+    folding, used, ok = fitter.cheapest_fitting(target)
+    if not ok:
+        raise QgenError(_overflow_message(fitter, used, f"{fps:g} frames/s does not fit"))
+    return folding
+
+
+
+def choose_folding(graph, part, clock_ns: float, *, folding_path=None, fit: bool = False,
+                   target_fps: float | None = None, headroom: float = DEFAULT_HEADROOM) -> tuple[Folding, str | None]:
+    """The folding `qgen hls` uses, and a warning if the default could not fit the part.
+
+    An explicit file wins; --target-fps and --fit fail loudly when impossible; the default fits the
+    part like --fit, and falls back to the fully folded design (with a warning) when nothing fits.
+    """
+    if folding_path is not None:
+        return Folding.load(folding_path), None
+    available = part.resources()
+    if target_fps is not None:
+        return folding_for_fps(graph, available, target_fps, clock_ns, headroom), None
+    if fit:
+        return fit_folding(graph, available, headroom), None
+    try:
+        return fit_folding(graph, available, headroom), None
+    except QgenError as exc:
+        slowest = Folding({op.name: LayerFold() for op in graph.weighted_ops})
+        return slowest, f"{exc} on {part.short}; generated fully folded (PE=SIMD=1) anyway"

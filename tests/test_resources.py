@@ -1,0 +1,169 @@
+"""report-resources: csynth.xml parsing, hand-checked estimates, fitting the part."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen.errors import QgenError
+from codegen.hls.folding import LayerFold
+from codegen.ir.graph import Graph, InputQuant
+from codegen.ir.tensor import Tensor
+from codegen.ir.types import IntType
+from codegen.ops import Conv, Thresholds
+from codegen.resources import formulas
+from codegen.resources.csynth import find_report, parse
+from codegen.resources.fit import fit_folding, folding_for_fps
+from codegen.parts import resolve_part
+from codegen.pipeline import lower
+
+FIXTURES = Path(__file__).parent / "fixtures" / "csynth"
+EXAMPLE = Path(__file__).parents[1] / "examples" / "wearable_quantunet.pt"
+
+
+# ---- csynth.xml ------------------------------------------------------------------------------
+
+def test_parse_classic_layout_with_dsp():
+    report = find_report(FIXTURES / "classic")
+    assert report.parts[-4:] == ("solution1", "syn", "report", "csynth.xml")
+    top = parse(report)
+    assert top["name"] == "quantunet" and top["part"] == "xc7z020-clg400-1" and top["version"] == "2020.2"
+    assert top["resources"] == {"lut": 25000, "ff": 30000, "dsp": 40, "bram_18k": 120, "uram": 0}
+    assert top["available"]["dsp"] == 220 and top["clock_ns"] == 10.0 and top["estimated_clock_ns"] == 7.3
+    assert (top["latency_best"], top["latency_worst"], top["interval_max"]) == (120000, 125000, 100000)
+
+
+def test_parse_unified_layout_with_dsp48e_and_undef():
+    top = parse(find_report(FIXTURES / "unified"))
+    assert top["resources"]["dsp"] == 1000 and top["available"]["dsp"] == 1728
+    assert top["interval_max"] is None and top["latency_worst"] is None
+    assert top["resources"]["uram"] == 4
+
+
+def test_report_resources_reads_csynth(cli, tmp_path):
+    result = cli("report-resources", "--csynth",
+                 FIXTURES / "classic" / "quantunet_prj" / "solution1" / "syn" / "report" / "csynth.xml", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["source"] == "csynth" and report["fits"]
+    assert report["fps"] == pytest.approx(1000.0)          # interval 100000 cycles at 10 ns
+    assert [r["name"] for r in report["layers"]] == ["enc1_conv1"]
+    for key in ("part", "clock_ns", "layers", "total", "available", "fits", "fps"):
+        assert key in report
+    result = cli("report-resources", "--csynth",
+                 FIXTURES / "unified" / "quantunet_hls" / "quantunet" / "hls" / "syn" / "report" / "csynth.xml")
+    assert result.exit_code == 0 and "frame rate unknown" in result.output
+
+
+@pytest.mark.parametrize("content", ["<profile><AreaEstimates><Resources><LUT>1", "not xml at all", "<other/>"])
+def test_malformed_csynth_is_a_clear_error(cli, tmp_path, content):
+    bad = tmp_path / "csynth.xml"
+    bad.write_text(content)
+    result = cli("report-resources", "--csynth", bad)
+    assert result.exit_code == 2 and "csynth" in result.output and "Traceback" not in result.output
+
+
+def test_project_prefers_a_csynth_report_over_the_estimate(cli, tiny_checkpoint, tmp_path):
+    out = tmp_path / "prj"
+    assert cli("hls", "--model", tiny_checkpoint, "--out", out, "--part", "xczu7ev").exit_code == 0
+    estimate = json.loads(cli("report-resources", out, "--json").output)
+    assert estimate["source"] == "estimate" and estimate["part"] == "xczu7ev-ffvc1156-2-e"
+    shutil.copytree(FIXTURES / "classic" / "quantunet_prj", out / "quantunet_prj")
+    real = json.loads(cli("report-resources", out, "--json").output)
+    assert real["source"] == "csynth" and real["total"]["lut"] == 25000
+
+
+# ---- estimates -------------------------------------------------------------------------------
+
+def test_bram_packing_follows_finn():
+    assert formulas.bram18_for(1, 16384) == 1
+    assert formulas.bram18_for(4, 4096) == 1 and formulas.bram18_for(8, 4096) == 2   # 9-bit mode, 2K deep
+    assert formulas.bram18_for(36, 512) == 1 and formulas.bram18_for(72, 512) == 2
+    assert formulas.bram18_for(18, 1025) == 2
+    assert formulas.memory(8, 2) == formulas.Cost(ff=16)                       # registers
+    assert formulas.memory(32, 100) == formulas.Cost(lut=64)                   # LUTRAM: 32 bits x 2 x 64
+    assert formulas.memory(32, 4096) == formulas.Cost(bram_18k=8)
+    assert formulas.fifo(16, 1000) == formulas.Cost(lut=40, ff=80, bram_18k=1)
+
+
+def test_multiplier_costs():
+    assert formulas.lut_multiplier(4, 4) == 24          # (2*ceil(8/6) - 1) * 8
+    assert formulas.lut_multiplier(2, 3) == 5
+    assert formulas.dsp_multiplier(8, 8) == 1
+
+
+def test_hand_checked_conv_estimate():
+    # 3x3 conv 2 -> 4 channels on 8x8, 4-bit input, 3-bit weights, 2-bit output; PE=2, SIMD=6:
+    # NF = 2 neuron folds, SF = 18 / 6 = 3 synapse folds
+    g = Graph("t", InputQuant(IntType(4, False, 0)), Tensor.full_range("input", (2, 8, 8), IntType(4, False, 0)))
+    weights = np.arange(72).reshape(4, 2, 3, 3) % 7 - 3
+    thresholds = Thresholds([[0, 5, 9]] * 4, IntType(2, False, 0))
+    g.add(Conv("c", ["input"], weights=weights, weight_type=IntType(3, True, 0), thresholds=thresholds))
+    op = g.op("c")
+    acc, thr = op.acc_type.bits, thresholds.dtype.bits
+    fold = LayerFold(pe=2, simd=6, mult="lut")
+    mults = 6 * (2 * 2 - 1) * 7                 # six 3x4-bit LUT multipliers per PE: 21 LUTs each
+    adders = 7 * (2 * 6 - 1)
+    comparators = 2 * thr                       # binary search: one comparator per output bit
+    lut = (300 + 1.1 * 2 * (mults + adders + acc + comparators)
+           + 36                                 # weight ROM 6 deep x 36 bits: LUTRAM
+           + 2 * thr                            # threshold level 1 (4 deep) per PE: LUTRAM
+           + 2 * 8                              # two line-buffer rows, 8 pixels x 8 bits: LUTRAM
+           + 24)                                # window mux: 24 lane bits choosing 1 of 3
+    ff = (2 * (2 * acc + 6 * 7) + 64            # accumulators, product registers, control
+          + 2 * 2 * thr                         # threshold level 0 (2 deep) per PE: registers
+          + 18 * 4 + 4 * 2)                     # window and output pixel registers
+    cost = op.estimate(g, fold)
+    assert cost.lut == pytest.approx(lut) and cost.ff == pytest.approx(ff)
+    assert cost.dsp == 0 and cost.bram_18k == 0
+    assert op.estimate(g, LayerFold(2, 6, "dsp")).dsp == 12
+    assert op.cycles(g, fold) == 9 * 9 * 2 * 3
+
+
+# ---- fitting ---------------------------------------------------------------------------------
+
+def test_fit_balances_layers_within_the_budget(tiny_checkpoint):
+    graph = lower(tiny_checkpoint).graph
+    part = resolve_part("xczu7ev")
+    folding = fit_folding(graph, part.resources())
+    folding.validate(graph)
+    cycles = [op.cycles(graph, folding[op.name]) for op in graph.weighted_ops]
+    fully_folded = [op.cycles(graph, LayerFold()) for op in graph.weighted_ops]
+    assert max(cycles) < max(fully_folded) / 20
+
+
+def test_impossible_requests_say_why(tiny_checkpoint):
+    graph = lower(tiny_checkpoint).graph
+    tiny_part = {"lut": 2000, "ff": 4000, "dsp": 10, "bram_18k": 10, "uram": 0}
+    with pytest.raises(QgenError, match=r"does not fit even fully folded: .*lut [\d,]+ > 1,600"):
+        fit_folding(graph, tiny_part)
+    with pytest.raises(QgenError, match=r"fastest folding reaches"):
+        folding_for_fps(graph, resolve_part("xcu250").resources(), 1e9, 10.0)
+
+
+def test_target_fps_uses_fewer_resources_than_fit(cli, tiny_checkpoint, tmp_path):
+    fast = json.loads(cli("hls", "--model", tiny_checkpoint, "--part", "xczu7ev", "--fit", "--json",
+                          "--out", tmp_path / "a").output)
+    slow = json.loads(cli("hls", "--model", tiny_checkpoint, "--part", "xczu7ev", "--target-fps", "2000",
+                          "--json", "--out", tmp_path / "b").output)
+    assert slow["estimate"]["fps"] >= 2000 and slow["estimate"]["fps"] < fast["estimate"]["fps"]
+    assert slow["estimate"]["total"]["lut"] < fast["estimate"]["total"]["lut"]
+    folding = json.loads((tmp_path / "b" / "folding.json").read_text())
+    again = json.loads(cli("hls", "--model", tiny_checkpoint, "--part", "xczu7ev", "--folding",
+                           tmp_path / "b" / "folding.json", "--json", "--out", tmp_path / "c").output)
+    assert again["layers"] == slow["layers"] and folding["layers"]["enc1_conv1"]["pe"] >= 1
+
+
+def test_example_fits_the_zynq_7020_and_html(cli, tmp_path):
+    out = tmp_path / "example"
+    result = cli("hls", "--model", EXAMPLE, "--part", "xc7z020", "--fit", "--json", "--out", out, "--images", "1")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["estimate"]["fits"]
+    html = tmp_path / "r.html"
+    result = cli("report-resources", out, "--json", "--html", html)
+    report = json.loads(result.output)
+    assert report["fits"] and report["source"] == "estimate" and report["fps"] > 0
+    page = html.read_text()
+    assert "data:image/png;base64," in page and "fits" in page
