@@ -32,6 +32,7 @@ demo: install
 	$(BIN)/qgen eval --model $(EXAMPLE)
 	$(BIN)/qgen hls --model $(EXAMPLE) --part $(PART) --out $(PROJECT) --force
 	$(BIN)/qgen csim $(PROJECT)
+	$(BIN)/qgen report-resources $(PROJECT)
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -25,7 +25,7 @@ from codegen.ir.frontend import lower_model  # noqa: E402
 from codegen.parts import resolve_part  # noqa: E402
 from codegen.pipeline import lower  # noqa: E402
 from codegen.resources.estimate import estimate_report  # noqa: E402
-from codegen.resources.fit import fit_folding  # noqa: E402
+from codegen.resources.fit import choose_folding  # noqa: E402
 from quantunet.config import get_preset  # noqa: E402
 from quantunet.model import build_model  # noqa: E402
 
@@ -33,14 +33,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fitted(graph, part_name: str, clock_ns: float = 10.0) -> dict:
+    """The design `qgen hls` would generate by default (fitted, or best effort when it cannot fit)."""
     part = resolve_part(part_name)
-    design = build_design(graph, fit_folding(graph, part.resources()))
+    folding, warning = choose_folding(graph, part, clock_ns)
+    design = build_design(graph, folding)
     assign_depths(design)
     report = estimate_report(design, part, clock_ns)
     weights_bits = sum(op.weights.size * op.weight_type.bits for op in graph.weighted_ops)
     return {k: report[k] for k in ("part", "clock_ns", "total", "available", "utilization_percent", "fits",
                                    "interval_cycles", "bottleneck", "fps", "macs_per_frame", "dsp_roofline_fps",
-                                   "roofline_ratio")} | {"weight_kbits": round(weights_bits / 1024, 1)}
+                                   "roofline_ratio")} | {"weight_kbits": round(weights_bits / 1024, 1),
+                                                         "warning": warning}
 
 
 def paper_graph(bits: int):
@@ -82,6 +85,7 @@ def main() -> None:
                      f"{t['dsp']:,}/{a['dsp']:,} | {t['bram_18k']:,}/{a['bram_18k']:,} | {r['fits']} | "
                      f"{r['interval_cycles']:,} | {r['fps']:.1f} | {r['dsp_roofline_fps']:.1f} | "
                      f"{100 * r['roofline_ratio']:.0f} % |")
+    lines += [f"\n{name}: {r['warning']}" for name, r in results.items() if name != "goal" and r.get("warning")]
     lines += ["", f"Goal: the example fits xc7z020 with weights on chip at >= 50 % of the DSP roofline: "
               f"{results['goal']['met']}.", ""]
     out.with_suffix(".md").write_text("\n".join(lines))

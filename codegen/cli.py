@@ -84,4 +84,6 @@ _register_commands()
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m codegen.cli`: run the imported module's group, on which the commands registered
+    from codegen.cli import main as qgen_main
+    qgen_main()

@@ -44,3 +44,18 @@ def test_unknown_preset_and_bad_data_path_are_one_line_errors(cli, tmp_path):
     result = cli("train", "--preset", "tiny", "--data", tmp_path / "missing", "--out", tmp_path / "x.pt")
     assert result.exit_code == 2 and "does not exist" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "x.pt").exists()
+
+
+def test_training_runs_data_parallel_under_torchrun(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    out = tmp_path / "ddp.pt"
+    result = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "codegen.cli", "train",
+                             "--preset", "tiny", "--epochs", "1", "--out", str(out), "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ckpt = load_checkpoint(out)
+    assert ckpt.metrics["dice"] >= 0 and list(tmp_path.iterdir()) == [out]   # only rank 0 wrote

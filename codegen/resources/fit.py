@@ -55,13 +55,16 @@ def _fixed_cost(graph) -> dict:
 
 
 class Fitter:
-    def __init__(self, graph, available: dict, headroom: float = DEFAULT_HEADROOM):
+    def __init__(self, graph, available: dict, headroom: float = DEFAULT_HEADROOM, relax: tuple[str, ...] = ()):
         self.graph = graph
-        self.budget = {r: available[r] * headroom for r in BUDGETED}
+        # a relaxed resource is not budgeted at all (used when it cannot fit anyway)
+        self.budget = {r: float("inf") if r in relax else available[r] * headroom for r in BUDGETED}
         self.available = available
         self.options = _options(graph)
         self.fixed = _fixed_cost(graph)
-        self._b = np.array([max(self.budget[r], 1.0) for r in BUDGETED])
+        self._b = np.array([max(self.budget[r], 1.0) if r not in relax else max(available[r], 1.0)
+                            for r in BUDGETED])
+        self._relaxed = np.array([r in relax for r in BUDGETED])
         # per layer: option costs [n, len(BUDGETED)] normalised by the budget, and cycles [n]
         self._cost = {n: np.array([[o.cost[r] for r in BUDGETED] for o in opts]) / self._b
                       for n, opts in self.options.items()}
@@ -88,7 +91,7 @@ class Fitter:
         used = fixed + sum(self._cost[n][choice[n]] for n in names)
 
         def overflow(u):
-            return np.maximum(u - 1.0, 0.0).sum(axis=-1)
+            return np.where(self._relaxed, 0.0, np.maximum(u - 1.0, 0.0)).sum(axis=-1)
 
         for _ in range(400):
             current = overflow(used)
@@ -125,9 +128,16 @@ def _overflow_message(fitter: Fitter, used: dict, what: str) -> str:
     return f"{what}: {', '.join(parts)} (budget = {int(100 * DEFAULT_HEADROOM)} % of the part)"
 
 
-def fit_folding(graph, available: dict, headroom: float = DEFAULT_HEADROOM) -> Folding:
-    """The fastest balanced folding that fits; QgenError if even the slowest folding does not."""
+def overflowing_resources(graph, available: dict, headroom: float = DEFAULT_HEADROOM) -> list[str]:
+    """Resources that exceed the budget even with every layer fully folded."""
     fitter = Fitter(graph, available, headroom)
+    _, used, _ = fitter.cheapest_fitting(max(fitter.candidate_intervals()))
+    return [r for r in BUDGETED if used[r] > fitter.budget[r]]
+
+
+def fit_folding(graph, available: dict, headroom: float = DEFAULT_HEADROOM, relax: tuple[str, ...] = ()) -> Folding:
+    """The fastest balanced folding that fits; QgenError if even the slowest folding does not."""
+    fitter = Fitter(graph, available, headroom, relax)
     intervals = [t for t in fitter.candidate_intervals() if t >= fitter.fastest_possible()]
     folding, used, ok = fitter.cheapest_fitting(intervals[-1])
     if not ok:
@@ -177,5 +187,12 @@ def choose_folding(graph, part, clock_ns: float, *, folding_path=None, fit: bool
     try:
         return fit_folding(graph, available, headroom), None
     except QgenError as exc:
-        slowest = Folding({op.name: LayerFold() for op in graph.weighted_ops})
-        return slowest, f"{exc} on {part.short}; generated fully folded (PE=SIMD=1) anyway"
+        # best effort: the fastest folding within the resources that can fit, so the user sees what
+        # the design would need (e.g. weights beyond on-chip memory) instead of a useless slowest one
+        over = tuple(overflowing_resources(graph, available, headroom))
+        try:
+            folding = fit_folding(graph, available, headroom, relax=over)
+        except QgenError:
+            folding = Folding({op.name: LayerFold() for op in graph.weighted_ops})
+        return folding, (f"{exc} on {part.short}; generated the fastest design within the other resources "
+                         f"({', '.join(over)} over budget)")
