@@ -10,7 +10,7 @@ import pytest
 from codegen.errors import QgenError
 from codegen.hls.design import build_design
 from codegen.hls.fifo import required_depths, simulate
-from codegen.hls.folding import Folding, LayerFold, balanced_folding
+from codegen.hls.folding import Folding, LayerFold, fully_folded
 from codegen.hls.lint import lint_source
 from codegen.hls.render import TCL_DIR, TEMPLATES_DIR
 from codegen.parts import PARTS, resolve_part
@@ -96,7 +96,7 @@ def test_lint_catches_what_synthesis_cannot_take():
 
 def test_skip_fifo_depths_are_necessary_and_sufficient(tiny_checkpoint):
     graph = lower(tiny_checkpoint).graph
-    design = build_design(graph, balanced_folding(graph, 220))
+    design = build_design(graph, fully_folded(graph))
     need = required_depths(design)
     assert len(need) == 4
     exact = {name: max(2, need.get(name, 1)) for name in design.streams}
@@ -125,7 +125,7 @@ def test_parts_resolve_short_and_full_names():
 
 def test_folding_validation(tiny_checkpoint):
     graph = lower(tiny_checkpoint).graph
-    folding = balanced_folding(graph, 100)
+    folding = fully_folded(graph)
     folding.validate(graph)
     bad = Folding(folding)
     bad["enc1_conv2"] = LayerFold(pe=3, simd=1)

@@ -83,39 +83,13 @@ class Folding(dict):
                                 f"inputs (options: {divisors(window)})")
 
 
+def fully_folded(graph) -> "Folding":
+    """PE = SIMD = 1 everywhere: the smallest design."""
+    return Folding({op.name: LayerFold() for op in graph.weighted_ops})
+
+
 def fold_options(op) -> list[LayerFold]:
     """Valid (PE, SIMD) pairs of a weighted op, cheapest first; SIMD grows before PE (as FINN's SetFolding)."""
     out_ch, window = op.fold_dims()
     options = [LayerFold(pe, simd) for pe in divisors(out_ch) for simd in divisors(window)]
     return sorted(options, key=lambda f: (f.pe * f.simd, f.pe))
-
-
-def fold_for_target(op, graph, target_cycles: int) -> LayerFold:
-    """The cheapest folding of `op` whose cycles per frame do not exceed target (or the fastest one)."""
-    options = fold_options(op)
-    for fold in options:
-        if op.cycles(graph, fold) <= target_cycles:
-            return fold
-    return options[-1]
-
-
-def balanced_folding(graph, multiplier_budget: int) -> Folding:
-    """The fastest balanced folding using at most `multiplier_budget` multipliers (PE x SIMD summed).
-
-    Binary search on the dataflow interval: every layer gets the cheapest folding meeting it.
-    """
-    def folding_for(target: int) -> Folding:
-        return Folding({op.name: fold_for_target(op, graph, target) for op in graph.weighted_ops})
-
-    def multipliers(folding: Folding) -> int:
-        return sum(f.pe * f.simd for f in folding.values())
-
-    slowest = max(op.cycles(graph, LayerFold()) for op in graph.weighted_ops)
-    lo, hi = 1, slowest
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if multipliers(folding_for(mid)) <= multiplier_budget:
-            hi = mid
-        else:
-            lo = mid + 1
-    return folding_for(lo)

@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir.tensor import Tensor
+from ..resources.formulas import Cost
 
 OPS: dict[str, type["Op"]] = {}
 
@@ -53,7 +54,6 @@ class Op:
 
     def estimate(self, graph, fold=None):
         """Resources of this op's kernel (a Cost); pixel-wise kernels default to control + registers."""
-        from ..resources.formulas import Cost
         y = graph.tensors[self.output]
         return Cost(lut=60, ff=2 * y.channels * y.dtype.bits + 32)
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..hls.cpp import code_type, pixel_type
 from ..ir.tensor import Tensor
+from ..resources.formulas import Cost, memory
 from .base import Op, register_op
 
 
@@ -31,7 +32,6 @@ class MaxPool2x2(Op):
 
     def estimate(self, graph, fold=None):
         """Row of partial maxima + two comparators per channel."""
-        from ..resources.formulas import Cost, memory
         x = graph.tensors[self.inputs[0]]
         width = x.channels * x.dtype.bits
         return memory(width, x.shape[2] // 2) + Cost(lut=80 + 3 * width, ff=3 * width + 32)

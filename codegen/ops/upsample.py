@@ -7,6 +7,7 @@ import numpy as np
 
 from ..hls.cpp import pixel_type
 from ..ir.tensor import Tensor
+from ..resources.formulas import Cost, memory
 from .base import Op, register_op
 
 
@@ -28,7 +29,6 @@ class Upsample2x(Op):
 
     def estimate(self, graph, fold=None):
         """One buffered input row."""
-        from ..resources.formulas import Cost, memory
         x = graph.tensors[self.inputs[0]]
         width = x.channels * x.dtype.bits
         return memory(width, x.shape[2]) + Cost(lut=60, ff=width + 32)

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import QgenError
 from ..hls.design import build_design
 from ..hls.fifo import assign_depths
-from ..hls.folding import Folding, LayerFold, fold_options
+from ..hls.folding import Folding, LayerFold, fold_options, fully_folded
 from .estimate import kernel_rows, totals
 
 DEFAULT_HEADROOM = 0.8      # use at most 80 % of each resource: room for routing and the platform shell
@@ -44,7 +44,7 @@ def _options(graph) -> dict[str, list[_Option]]:
 
 def _fixed_cost(graph) -> dict:
     """Everything the folding does not change: pixel-wise kernels, splits and all FIFOs."""
-    ones = Folding({op.name: LayerFold() for op in graph.weighted_ops})
+    ones = fully_folded(graph)
     design = build_design(graph, ones)
     assign_depths(design)
     fixed = totals(kernel_rows(design))
@@ -193,6 +193,6 @@ def choose_folding(graph, part, clock_ns: float, *, folding_path=None, fit: bool
         try:
             folding = fit_folding(graph, available, headroom, relax=over)
         except QgenError:
-            folding = Folding({op.name: LayerFold() for op in graph.weighted_ops})
+            folding = fully_folded(graph)
         return folding, (f"{exc} on {part.short}; generated the fastest design within the other resources "
                          f"({', '.join(over)} over budget)")
