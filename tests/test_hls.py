@@ -175,8 +175,8 @@ def test_broken_template_names_file_and_line_and_leaves_nothing(cli, tiny_checkp
 def test_edited_template_is_used_and_linted(cli, tiny_checkpoint, tmp_path):
     folder = _exported(cli, tmp_path)
     maxpool = folder / "kernels" / "maxpool.cpp.j2"
-    maxpool.write_text(maxpool.read_text().replace("#include \"quantunet_types.h\"",
-                                                   "#include \"quantunet_types.h\"\n// edited by a human"))
+    maxpool.write_text(maxpool.read_text().replace("#include \"../quantunet_types.h\"",
+                                                   "#include \"../quantunet_types.h\"\n// edited by a human"))
     assert cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "ok").exit_code == 0
     assert "// edited by a human" in (tmp_path / "ok" / "firmware" / "layers" / "pool1.cpp").read_text()
     maxpool.write_text(maxpool.read_text().replace("// edited by a human", "int* scratch = new int[4];"))

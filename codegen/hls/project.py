@@ -28,7 +28,7 @@ from .lint import lint_project
 from .render import Renderer
 
 PROJECT_FORMAT = "qgen-project"
-CFLAGS = "-std=c++14 -Ifirmware -Ifirmware/layers"
+CFLAGS = "-std=c++14"   # includes are relative to each file, as Vitis C-simulation builds elsewhere
 
 
 @dataclass
@@ -105,8 +105,6 @@ def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> d
             data = op.kernel_data(graph, design.folding[op.name])
             files[f"firmware/layers/{kernel.function}.h"] = renderer.render(
                 "layer_params.h.j2", {**ctx, **data, "summary": summary})
-        else:
-            ctx = {**ctx, "header": "quantunet_types.h"}
         files[kernel.source] = renderer.render(kernel.template, ctx)
     files["firmware/quantunet.cpp"] = renderer.render("quantunet.cpp.j2", dict(
         model_name=graph.name, top=TOP,
@@ -115,6 +113,7 @@ def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> d
     sources = ["firmware/quantunet.cpp"] + [k.source for k in design.kernels]
     tcl = dict(model_name=graph.name, project=f"{graph.name}_prj", top=TOP, part=request.part.full,
                clock_ns=request.clock_ns, sources=sources, testbench="tb/tb_quantunet.cpp", cflags=CFLAGS,
+               tb_files=["tb_data"],
                layers=[dict(name=k.function, source=k.source) for k in design.kernels])
     files["build_prj.tcl"] = renderer.render("build_prj.tcl.j2", tcl)
     files["hls_config.cfg"] = renderer.render("hls_config.cfg.j2", tcl)
@@ -137,7 +136,7 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
         "top": TOP,
         "sources": ["firmware/quantunet.cpp"] + [k.source for k in design.kernels],
         "testbench": "tb/tb_quantunet.cpp",
-        "include_dirs": ["firmware", "firmware/layers"],
+        "include_dirs": [],
         "defines": {},
         "precompiled_header": "firmware/qgen_common.h",
         "tcl": "build_prj.tcl",

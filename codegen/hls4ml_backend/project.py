@@ -94,16 +94,17 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
                        type=model.get_input_variables()[0].type.name),
             logits=dict(tensor=logits, type=outputs[0].type.name), mask=dict(tensor=mask, type=outputs[1].type.name)))
         sources = [f"firmware/{PROJECT_NAME}.cpp"]
-        cflags = f'-std=c++14 -Ifirmware -DWEIGHTS_DIR=\\\\"{WEIGHTS_DIR}\\\\"'
         build = {"top": PROJECT_NAME, "sources": sources, "testbench": "tb/tb_qgen.cpp",
-                 "include_dirs": ["firmware"], "defines": {"WEIGHTS_DIR": f'"{WEIGHTS_DIR}"'},
+                 "include_dirs": [], "defines": {"WEIGHTS_DIR": f'"{WEIGHTS_DIR}"'},
                  "tcl": "qgen_build_prj.tcl", "hls4ml_tcl": "build_prj.tcl", "input_layer": INPUT}
         summary = project_summary(graph, request, rows, None, build)
         files = {"tb/tb_qgen.cpp": tb,
                  "qgen_build_prj.tcl": renderer.render("build_prj.tcl.j2", dict(
                      model_name=graph.name, project=f"{graph.name}_qgen_prj", top=PROJECT_NAME,
                      part=request.part.full, clock_ns=request.clock_ns, sources=sources,
-                     testbench="tb/tb_qgen.cpp", cflags=cflags))}
+                     testbench="tb/tb_qgen.cpp", cflags="-std=c++14",
+                     # Vitis copies these next to the simulation; hls4ml then finds its weights in "weights"
+                     tb_files=["tb_data", WEIGHTS_DIR]))}
         write_files(tmp, files)
         write_project_data(tmp, graph, summary, images, image_ids)
         _hls4ml_tb_data(tmp, graph, images)
