@@ -10,7 +10,6 @@ import math
 import os
 import random
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import numpy as np

@@ -37,27 +37,24 @@ PROJECTS_DIR = Path("projects")
 def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fit, target_fps, max_utilization,
         templates_dir, force, as_json):
     """Turn a checkpoint into a Vitis HLS project sized to its learned bitwidths."""
-    from ..hls.project import HlsRequest, generate
+    from ..hls.project import HlsRequest
     from ..parts import resolve_part
     from ..pipeline import lower, validation_images
     from ..resources.fit import choose_folding
 
-    target = resolve_part(part)  # fail on a bad part before any heavy work
+    if sum([folding_path is not None, fit, target_fps is not None]) > 1:
+        raise QgenError("use only one of --folding, --fit and --target-fps")
+    target = resolve_part(part)  # fail on bad options before any heavy work
     templates, tcl = _template_dirs(templates_dir)
     lowered = lower(model_path)
     out_dir = out_dir or PROJECTS_DIR / lowered.name
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise QgenError(f"'{out_dir}' already exists; use --force to overwrite it")
     graph = lowered.graph
-    if sum(x is not None and x is not False for x in (folding_path, fit or None, target_fps)) > 1:
-        raise QgenError("use only one of --folding, --fit and --target-fps")
     folding, warning = choose_folding(graph, target, clock_ns, folding_path=folding_path, fit=fit,
                                       target_fps=target_fps, headroom=max_utilization)
     images, ids = validation_images(lowered.ckpt, n_images)
-    if backend == "hls4ml":
-        from ..hls4ml_backend.project import generate as generate_hls4ml
-        generate = generate_hls4ml   # noqa: F811 - same signature, other backend
-    summary = generate(lowered, HlsRequest(target, clock_ns, n_images, backend), out_dir, folding, force=force,
+    summary = _generator(backend)(lowered, HlsRequest(target, clock_ns, n_images, backend), out_dir, folding, force=force,
                        templates_dir=templates, tcl_dir=tcl, images=images, image_ids=ids)
     summary = {"project": str(out_dir), **summary}
     if warning:
@@ -67,6 +64,15 @@ def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fi
         echo_json(summary)
         return
     _print_summary(summary)
+
+
+def _generator(backend: str):
+    """The project writer of a backend (both take the same arguments)."""
+    if backend == "hls4ml":
+        from ..hls4ml_backend.project import generate
+    else:
+        from ..hls.project import generate
+    return generate
 
 
 def _template_dirs(templates_dir):
