@@ -72,7 +72,7 @@ def test_tcl_scripts(project):
 def test_top_is_a_dataflow_with_sized_skip_fifos(project):
     out, summary = project
     top = (out / "firmware" / "quantunet.cpp").read_text()
-    assert "#pragma HLS DATAFLOW" in top and "mode=axis port=in" in top
+    assert "#pragma HLS DATAFLOW" in top and "INTERFACE axis port=in" in top
     skips = {f["name"]: f["depth"] for f in summary["fifos"] if f["comment"] == "skip connection"}
     assert len(skips) == 4
     for name, depth in skips.items():
@@ -159,7 +159,7 @@ def test_broken_template_names_file_and_line_and_leaves_nothing(cli, tiny_checkp
     folder = _exported(cli, tmp_path)
     conv = folder / "kernels" / "conv.cpp.j2"
     lines = conv.read_text().splitlines()
-    at = next(i for i, l in enumerate(lines) if "const int nf" in l)
+    at = next(i for i, l in enumerate(lines) if "if (++sf ==" in l)
     lines[at] = lines[at].replace("{{ SF }}", "{{ SFF }}")
     conv.write_text("\n".join(lines) + "\n")
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "p")
