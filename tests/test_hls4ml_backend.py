@@ -61,3 +61,14 @@ def test_csim_is_bit_exact_for_random_bitwidths(cli, tmp_path, seed):
     assert cli("hls", "--backend", "hls4ml", "--model", ckpt, "--out", out, "--images", "1").exit_code == 0
     report = json.loads(cli("csim", out, "--json").output)
     assert report["passed"], report
+
+
+def test_edited_hls4ml_kernels_are_used(cli, tiny_checkpoint, tmp_path):
+    folder = tmp_path / "t"
+    assert cli("templates", "export", folder).exit_code == 0
+    kernel = folder / "hls4ml" / "nnet_qgen_threshold.h"
+    kernel.write_text(kernel.read_text().replace("namespace nnet {", "// tuned by hand\nnamespace nnet {", 1))
+    out = tmp_path / "prj"
+    assert cli("hls", "--backend", "hls4ml", "--model", tiny_checkpoint, "--templates", folder, "--out", out,
+               "--images", "1").exit_code == 0
+    assert "// tuned by hand" in (out / "firmware" / "nnet_utils" / "nnet_qgen_threshold.h").read_text()

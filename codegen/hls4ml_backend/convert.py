@@ -167,14 +167,14 @@ def build_layer_list(graph: Graph, folding: Folding) -> tuple[list[dict], dict, 
     return _Builder(graph, folding).build()
 
 
-def build_model(graph: Graph, folding: Folding, part: str, clock_ns: float, output_dir: str):
+def build_model(graph: Graph, folding: Folding, part: str, clock_ns: float, output_dir: str, templates_dir=None):
     """An hls4ml ModelGraph of the graph (Vitis backend, io_stream, name-granularity precisions)."""
     import hls4ml
     from hls4ml.model.graph import ModelGraph
 
     from .layers import register
 
-    register("Vitis")
+    register("Vitis", templates_dir)
     layers, layer_config, outputs = build_layer_list(graph, folding)
     config = hls4ml.utils.config.create_config(output_dir=output_dir, project_name=PROJECT_NAME,
                                                backend="Vitis", part=part, clock_period=clock_ns,

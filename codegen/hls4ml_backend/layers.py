@@ -110,21 +110,21 @@ class QgenConvTransposeFunctionTemplate(FunctionCallTemplate):
         return self.template.format(**params)
 
 
-_registered: set[str] = set()
+_registered: set[str] = set()   # backends whose templates are registered, plus layers once
 
 
-def register(backend_name: str = "Vitis", sources_dir: Path | None = None) -> None:
-    """Register the layers, templates and kernel sources with an hls4ml backend (once per process)."""
+def register(backend_name: str = "Vitis", templates_dir: Path | None = None) -> None:
+    """Register the layers and templates with an hls4ml backend (once per process), and the kernel
+    sources from `templates_dir`/hls4ml (every call: an edited copy of the templates replaces them)."""
     if not _registered:
         hls4ml.model.layers.register_layer("QgenThreshold", QgenThreshold)
         hls4ml.model.layers.register_layer("QgenConvTranspose", QgenConvTranspose)
-    if backend_name in _registered:
-        return
     backend = hls4ml.backends.get_backend(backend_name)
-    for template in (QgenThresholdConfigTemplate, QgenThresholdFunctionTemplate,
-                     QgenConvTransposeConfigTemplate, QgenConvTransposeFunctionTemplate):
-        backend.register_template(template)
-    folder = Path(sources_dir) if sources_dir else TEMPLATES_DIR / "hls4ml"
+    if backend_name not in _registered:
+        for template in (QgenThresholdConfigTemplate, QgenThresholdFunctionTemplate,
+                         QgenConvTransposeConfigTemplate, QgenConvTransposeFunctionTemplate):
+            backend.register_template(template)
+        _registered.add(backend_name)
+    folder = (Path(templates_dir) if templates_dir else TEMPLATES_DIR) / "hls4ml"
     for name in SOURCES:
-        backend.register_source(folder / name)
-    _registered.add(backend_name)
+        backend.register_source((folder / name).resolve())

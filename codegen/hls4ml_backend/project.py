@@ -80,7 +80,7 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             logging.getLogger("hls4ml").setLevel(logging.ERROR)
-            model = build_model(graph, folding, request.part.full, request.clock_ns, str(tmp))
+            model = build_model(graph, folding, request.part.full, request.clock_ns, str(tmp), templates_dir)
             model.write()
         rows = precision_rows(model, graph)
         _check_precisions(rows, graph)
