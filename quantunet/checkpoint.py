@@ -10,6 +10,7 @@ import os
 import pickle
 import platform
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -114,6 +115,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist")
+    if not zipfile.is_zipfile(path):   # torch.save writes a zip archive
+        raise CheckpointError(f"'{path}' is not a qgen checkpoint (not a PyTorch archive)")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

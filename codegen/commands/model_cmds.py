@@ -68,18 +68,22 @@ class _TrainProgress:
         self.epoch = -1
 
     def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-            self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("loss {task.fields[loss]:.3f}  dice {task.fields[dice]:.3f}  "
-                                           "bits {task.fields[bits]:.2f}"),
-                                TimeRemainingColumn(), transient=False)
-            self.bar.__enter__()
         return self
 
+    def _start(self):
+        # started on the first step, so that errors before training (bad data path...) print alone
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("loss {task.fields[loss]:.3f}  dice {task.fields[dice]:.3f}  "
+                                       "bits {task.fields[bits]:.2f}"),
+                            TimeRemainingColumn(), transient=False)
+        self.bar.__enter__()
+
     def update(self, epoch, step, steps, stats):
-        if not self.bar:
+        if not self.enabled:
             return
+        if self.bar is None:
+            self._start()
         if epoch != self.epoch:
             self.epoch = epoch
             self.task = self.bar.add_task("train", total=steps, epoch=f"{epoch + 1}/{self.epochs}", **stats)
