@@ -32,5 +32,4 @@ def lower(path) -> Lowered:
 def validation_images(ckpt: Checkpoint, count: int | None) -> tuple[np.ndarray, list[str]]:
     """The first `count` images (all if None) of the checkpoint's validation split, as 8-bit pixels."""
     dataset = checkpoint_split(ckpt, limit=count)
-    n = len(dataset) if count is None else min(count, len(dataset))
-    return dataset.images[:n], dataset.ids[:n]
+    return dataset.images, dataset.ids

@@ -57,9 +57,6 @@ class Design:
     def producer(self, stream: str) -> Kernel:
         return next(k for k in self.kernels if stream in k.outputs)
 
-    def consumer(self, stream: str) -> Kernel:
-        return next(k for k in self.kernels if stream in k.inputs)
-
 
 def build_design(graph: Graph, folding: Folding) -> Design:
     folding.validate(graph)

@@ -52,9 +52,6 @@ class Graph:
                 return op
         raise KeyError(name)
 
-    def consumers(self, tensor: str) -> list[Op]:
-        return [op for op in self.ops if tensor in op.inputs]
-
     @property
     def weighted_ops(self) -> list[Op]:
         return [op for op in self.ops if op.weighted]

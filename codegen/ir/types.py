@@ -47,10 +47,6 @@ class IntType:
         return {"bits": self.bits, "signed": self.signed, "exp": self.exp}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "IntType":
-        return cls(int(data["bits"]), bool(data["signed"]), int(data["exp"]))
-
-    @classmethod
     def covering(cls, lo: int, hi: int, exp: int = 0, signed: bool | None = None) -> "IntType":
         """The narrowest type holding every integer in [lo, hi] (signed if lo < 0 unless forced)."""
         lo, hi = int(lo), int(hi)

@@ -33,10 +33,6 @@ class Thresholds:
             raise ValueError("thresholds must be ascending per channel")
 
     @property
-    def levels(self) -> int:
-        return self.values.shape[1]
-
-    @property
     def dtype(self) -> IntType:
         """The narrowest signed type holding every threshold."""
         return IntType.covering(min(int(self.values.min()), -1), max(int(self.values.max()), 0), signed=True)

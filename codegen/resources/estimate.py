@@ -39,8 +39,7 @@ def kernel_rows(design: Design) -> list[dict]:
         for stream in kernel.inputs:
             if design.streams[stream].tensor:
                 cost += fifo(stream_width(design, stream), design.streams[stream].depth)
-        rows.append({"name": kernel.function, "op": kind, **cost.rounded(), "cycles": int(cycles),
-                     "fifo_in": max((design.streams[s].depth for s in kernel.inputs), default=0)})
+        rows.append({"name": kernel.function, "op": kind, **cost.rounded(), "cycles": int(cycles)})
     return rows
 
 

@@ -55,20 +55,27 @@ def _fixed_cost(graph) -> dict:
 
 
 class Fitter:
-    def __init__(self, graph, available: dict, headroom: float = DEFAULT_HEADROOM, relax: tuple[str, ...] = ()):
-        self.graph = graph
-        # a relaxed resource is not budgeted at all (used when it cannot fit anyway)
-        self.budget = {r: float("inf") if r in relax else available[r] * headroom for r in BUDGETED}
-        self.available = available
+    def __init__(self, graph, available: dict, headroom: float = DEFAULT_HEADROOM):
+        self.available, self.headroom = available, headroom
         self.options = _options(graph)
         self.fixed = _fixed_cost(graph)
-        self._b = np.array([max(self.budget[r], 1.0) if r not in relax else max(available[r], 1.0)
+        self._cycles = {n: np.array([o.cycles for o in opts]) for n, opts in self.options.items()}
+        self.relax(())
+
+    def relax(self, resources) -> None:
+        """Stop budgeting `resources` (used when they cannot fit anyway)."""
+        self.budget = {r: float("inf") if r in resources else self.available[r] * self.headroom for r in BUDGETED}
+        self._b = np.array([max(self.budget[r], 1.0) if r not in resources else max(self.available[r], 1.0)
                             for r in BUDGETED])
-        self._relaxed = np.array([r in relax for r in BUDGETED])
-        # per layer: option costs [n, len(BUDGETED)] normalised by the budget, and cycles [n]
+        self._relaxed = np.array([r in resources for r in BUDGETED])
+        # per layer: option costs [n, len(BUDGETED)] normalised by the budget
         self._cost = {n: np.array([[o.cost[r] for r in BUDGETED] for o in opts]) / self._b
                       for n, opts in self.options.items()}
-        self._cycles = {n: np.array([o.cycles for o in opts]) for n, opts in self.options.items()}
+
+    def overflowing(self) -> list[str]:
+        """Resources that exceed the budget even with every layer fully folded."""
+        _, used, _ = self.cheapest_fitting(max(self.candidate_intervals()))
+        return [r for r in BUDGETED if used[r] > self.budget[r]]
 
     def fits(self, used: dict) -> bool:
         return all(used[r] <= self.budget[r] for r in BUDGETED)
@@ -128,16 +135,12 @@ def _overflow_message(fitter: Fitter, used: dict, what: str) -> str:
     return f"{what}: {', '.join(parts)} (budget = {int(100 * DEFAULT_HEADROOM)} % of the part)"
 
 
-def overflowing_resources(graph, available: dict, headroom: float = DEFAULT_HEADROOM) -> list[str]:
-    """Resources that exceed the budget even with every layer fully folded."""
-    fitter = Fitter(graph, available, headroom)
-    _, used, _ = fitter.cheapest_fitting(max(fitter.candidate_intervals()))
-    return [r for r in BUDGETED if used[r] > fitter.budget[r]]
-
-
-def fit_folding(graph, available: dict, headroom: float = DEFAULT_HEADROOM, relax: tuple[str, ...] = ()) -> Folding:
+def fit_folding(graph, available: dict, headroom: float = DEFAULT_HEADROOM) -> Folding:
     """The fastest balanced folding that fits; QgenError if even the slowest folding does not."""
-    fitter = Fitter(graph, available, headroom, relax)
+    return _fastest(Fitter(graph, available, headroom))
+
+
+def _fastest(fitter: Fitter) -> Folding:
     intervals = [t for t in fitter.candidate_intervals() if t >= fitter.fastest_possible()]
     folding, used, ok = fitter.cheapest_fitting(intervals[-1])
     if not ok:
@@ -169,7 +172,6 @@ def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
     return folding
 
 
-
 def choose_folding(graph, part, clock_ns: float, *, folding_path=None, fit: bool = False,
                    target_fps: float | None = None, headroom: float = DEFAULT_HEADROOM) -> tuple[Folding, str | None]:
     """The folding `qgen hls` uses, and a warning if the default could not fit the part.
@@ -182,16 +184,18 @@ def choose_folding(graph, part, clock_ns: float, *, folding_path=None, fit: bool
     available = part.resources()
     if target_fps is not None:
         return folding_for_fps(graph, available, target_fps, clock_ns, headroom), None
+    fitter = Fitter(graph, available, headroom)
     if fit:
-        return fit_folding(graph, available, headroom), None
+        return _fastest(fitter), None
     try:
-        return fit_folding(graph, available, headroom), None
+        return _fastest(fitter), None
     except QgenError as exc:
         # best effort: the fastest folding within the resources that can fit, so the user sees what
         # the design would need (e.g. weights beyond on-chip memory) instead of a useless slowest one
-        over = tuple(overflowing_resources(graph, available, headroom))
+        over = fitter.overflowing()
+        fitter.relax(over)
         try:
-            folding = fit_folding(graph, available, headroom, relax=over)
+            folding = _fastest(fitter)
         except QgenError:
             folding = fully_folded(graph)
         return folding, (f"{exc} on {part.short}; generated the fastest design within the other resources "
