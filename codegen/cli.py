@@ -5,7 +5,6 @@ only with QGEN_DEBUG=1.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -47,24 +46,6 @@ class QgenGroup(click.Group):
             sys.exit(1)
 
 
-def console():
-    """A rich console; as wide as the terminal, or 160 columns when output is piped."""
-    from rich.console import Console
-    return Console(width=None if sys.stdout.isatty() else 160)
-
-
-def echo_json(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, default=_json_default))
-
-
-def _json_default(obj):
-    if hasattr(obj, "item"):
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 # Brevitas announces optional kernels it cannot find on import; not the user's concern.
 warnings.filterwarnings("ignore", message=".*fast_hadamard_transform.*")
 
@@ -76,8 +57,12 @@ def main():
 
 
 def _register_commands():
-    # Each command family lives in its own module; importing registers it on `main`.
-    from .commands import hls_cmds, ir_cmds, model_cmds, resource_cmds  # noqa: F401
+    # Each command family lives in its own module and lists its commands in COMMANDS; the modules
+    # never import this one (shared output helpers are in codegen.console), so there is no loop.
+    from .commands import hls_cmds, ir_cmds, model_cmds, resource_cmds
+    for module in (model_cmds, ir_cmds, hls_cmds, resource_cmds):
+        for command in module.COMMANDS:
+            main.add_command(command)
 
 
 _register_commands()

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from ..cli import console as make_console, echo_json, main
+from ..console import console as make_console, echo_json
 from ..errors import QgenError
 
 PROJECTS_DIR = Path("projects")
 
 
-@main.command()
+@click.command()
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="qgen checkpoint (.pt)")
 @click.option("--part", default="xc7z020", show_default=True, help="short name (xc7z020) or full part string")
@@ -110,7 +110,7 @@ def _print_summary(summary: dict) -> None:
     console.print(f"golden vectors for {summary['images']} images in tb_data/; details: qgen report-resources {summary['project']}")
 
 
-@main.command()
+@click.command()
 @click.argument("project", type=click.Path(file_okay=False, path_type=Path), default=None, required=False)
 @click.option("--tool", type=click.Choice(["gxx", "vitis"]), default="gxx", show_default=True,
               help="gxx: g++ against hls4ml's ap_types (no Xilinx install); vitis: the project's build_prj.tcl")
@@ -153,7 +153,7 @@ def _print_csim(project, report: dict) -> None:
     console.print(f"{project}: {verdict} on {report['images']} images ({report['tool']}; {timing}run {report['run_seconds']} s)")
 
 
-@main.group()
+@click.group()
 def templates():
     """The Jinja2 C++/TCL templates the template backend renders."""
 
@@ -170,3 +170,6 @@ def templates_export(directory, force):
         shutil.copytree(TEMPLATES_DIR, tmp, dirs_exist_ok=True)
         shutil.copytree(TCL_DIR, tmp / "tcl")
     click.echo(f"copied templates to {directory}; edit them, then: qgen hls --model CKPT --templates {directory}")
+
+
+COMMANDS = [hls, csim, templates]

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import click
 
-from ..cli import console as make_console, echo_json, main
+from ..console import console as make_console, echo_json
 
 MODEL_OPTION = click.option("--model", "model_path", required=True,
                             type=click.Path(dir_okay=False, path_type=Path), help="qgen checkpoint (.pt)")
 
 
-@main.command()
+@click.command()
 @MODEL_OPTION
 @click.option("--images", "n_images", default=16, show_default=True, type=click.IntRange(min=0),
               help="validation images for the reference-vs-Brevitas agreement (0: skip)")
@@ -69,7 +69,7 @@ def _print_graph(graph, layers, totals, agreement) -> None:
             console.print(f"  {row['name']}: {row['mismatches']} of {row['elements']:,}")
 
 
-@main.command()
+@click.command()
 @MODEL_OPTION
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--images", "n_images", default=4, show_default=True, type=click.IntRange(min=1),
@@ -91,7 +91,7 @@ def goldens(model_path, out_dir, n_images, as_json):
         click.echo(f"wrote {len(manifest['tensors'])} tensors for {manifest['images']} images to {out_dir}")
 
 
-@main.command("export-qonnx")
+@click.command("export-qonnx")
 @MODEL_OPTION
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def export_qonnx_cmd(model_path, out_path):
@@ -100,3 +100,6 @@ def export_qonnx_cmd(model_path, out_path):
 
     export(model_path, out_path)
     click.echo(f"wrote {out_path}")
+
+
+COMMANDS = [inspect, goldens, export_qonnx_cmd]

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import click
 
-from ..cli import console as make_console, echo_json, main
+from ..console import console as make_console, echo_json
 from ..errors import QgenError
 
 
-@main.command()
+@click.command()
 @click.option("--preset", default="tiny", show_default=True, help="tiny | wearable | paper")
 @click.option("--data", "data_spec", default="phantom", show_default=True,
               help="'phantom' or a folder (Kaggle LGG layout, or images/ + masks/)")
@@ -103,7 +103,7 @@ def _print_metrics(metrics: dict) -> None:
                f"({metrics['size_ratio']:.2f}x smaller)")
 
 
-@main.command("eval")
+@click.command("eval")
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="qgen checkpoint (.pt)")
 @click.option("--data", "data_spec", default=None,
@@ -132,3 +132,6 @@ def eval_cmd(model_path, data_spec, split, as_json):
                       "-" if row["act_bits"] is None else str(row["act_bits"]), f"{row['params']:,}")
     console.print(table)
     _print_metrics(report)
+
+
+COMMANDS = [train, eval_cmd]

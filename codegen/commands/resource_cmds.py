@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from ..cli import console as make_console, echo_json, main
+from ..console import console as make_console, echo_json
 from ..errors import QgenError
 
 
-@main.command("report-resources")
+@click.command("report-resources")
 @click.argument("project", type=click.Path(file_okay=False, path_type=Path), default=None, required=False)
 @click.option("--csynth", "csynth_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="read this csynth.xml instead of searching the project")
@@ -122,3 +122,6 @@ def _print(report: dict, title: str) -> None:
         console.print(line + f"; bottleneck {report['bottleneck']}")
     else:
         console.print("frame rate unknown (interval undef in the report)")
+
+
+COMMANDS = [report_resources]
