@@ -22,7 +22,7 @@ from quantunet.config import get_preset
 from quantunet.data import load_split
 from quantunet.model import build_model
 
-from .randomized import randomised_tiny
+from .randomized import draw_variant, random_model, randomised_tiny
 
 
 def _graph(codes_type=IntType(4, False, 0), shape=(1, 4, 4)):
@@ -55,6 +55,37 @@ def test_accumulator_width_is_the_reachable_worst_case():
     assert g.run(x_hi)["c"][0, 0, 1, 1] == hi     # the bound is reached at the centre pixel
     assert g.run(np.where(w < 0, 255, 0).reshape(1, 1, 3, 3))["c"][0, 0, 1, 1] == lo
     assert g.run(x)["c"].max() <= hi
+
+
+def test_padding_zeros_count_when_an_input_channel_never_reaches_zero():
+    """A constant input channel (codes always 5) still meets zero padding at the borders: the
+    accumulator bounds must cover those windows too (the bug behind random seed 1022)."""
+    x_type = IntType(4, False, 0)
+    g = Graph("t", InputQuant(x_type), Tensor("input", (1, 4, 4), x_type, np.array([5]), np.array([5])))
+    w = np.array([[[[1, 1, 1], [1, -9, 1], [1, 1, 1]]]])
+    g.add(Conv("c", ["input"], weights=w, weight_type=IntType(5, True, 0)))
+    lo, hi = g.op("c").accumulator_bounds(g.tensors["input"])
+    reached = g.op("c").accumulate(np.full((1, 1, 4, 4), 5))[0, 0]
+    assert reached.min() == -30 and reached.max() == -5          # corner: 3 * 5 - 45; inside: 8 * 5 - 45
+    assert (lo[0], hi[0]) == (-30, -5)                            # exact: all border patterns, no more
+    assert g.op("c").acc_type.min_code <= -30
+
+
+def test_random_seed_1022_agrees_with_brevitas():
+    """Regression: constant channels after a saturated layer made enc2_conv1's bounds [163, 163]."""
+    model, _ = randomised_tiny(1022)
+    result = compare(lower_model(model, "r1022"), model, _phantom(4))
+    assert result["mismatches"] == 0 and result["mask_identical"]
+
+
+@pytest.mark.parametrize("seed", [2001, 2002, 2003, 2004])
+def test_reference_equals_brevitas_on_random_variants(seed):
+    """Other widths, depths, sizes, up-sampling modes, bit patterns and constant/dead channels."""
+    variant = draw_variant(seed)
+    model, _ = random_model(variant)
+    images = load_split("phantom", "val", size=variant.input_size, channels=variant.in_channels, n_val=2).images
+    result = compare(lower_model(model, "v"), model, images)
+    assert result["mismatches"] == 0, (variant.describe(), [r for r in result["layers"] if r["mismatches"]])
 
 
 def test_threshold_activation_saturates_at_the_max_code():

@@ -35,6 +35,12 @@ def accumulator_bounds(weights: np.ndarray, in_min: np.ndarray, in_max: np.ndarr
     return lo, hi
 
 
+def _tap_patterns(kernel: int, size: int) -> set[tuple[bool, ...]]:
+    """The distinct masks of kernel taps inside the image along one axis ('same' zero padding)."""
+    pad = kernel // 2
+    return {tuple(0 <= i + k - pad < size for k in range(kernel)) for i in range(size)}
+
+
 def mvau_context(op, x: Tensor, y: Tensor, fold, out_ch: int, length: int) -> dict:
     """Template variables shared by the matrix-vector kernels (conv, conv_transpose, head)."""
     ctx = dict(
@@ -70,6 +76,12 @@ def mvau_data(op, fold, matrices: list[np.ndarray]) -> dict:
                                          init=c_array(per_pe(level, fold.pe).transpose(0, 2, 1)))
                                     for s, level in enumerate(op.thresholds.tree_levels())]
     return data
+
+
+def mvau_depth(fold, out_bits: int | None) -> int:
+    """Estimated pipeline depth of a matrix-vector loop iteration: read and window update (2),
+    multiply (1), adder tree over SIMD, accumulate (1), one stage per threshold level, write (1)."""
+    return 5 + max(fold.simd - 1, 0).bit_length() + (out_bits or 0)
 
 
 class WeightedOp(Op):
@@ -129,14 +141,27 @@ class Conv(WeightedOp):
         return self.weights.shape[-1]
 
     def accumulator_bounds(self, x: Tensor):
-        return accumulator_bounds(self.weights, x.ch_min, x.ch_max, self.bias)
+        """Exact per-channel accumulator bounds over every window the kernel sees, borders included.
+
+        Zero padding feeds 0 to the taps that fall outside the image, and 0 need not lie in an input
+        channel's reachable range (a channel whose smallest code is 5 never sends 0 from inside the
+        image). So every distinct border pattern (which rows and columns of taps are padding) is
+        bounded on its own, with its padded taps fixed at 0, and the extremes are taken over them.
+        """
+        lo = hi = None
+        for rows in _tap_patterns(self.kernel, x.shape[1]):
+            for cols in _tap_patterns(self.kernel, x.shape[2]):
+                inside = np.outer(rows, cols)[None, None]            # taps that read the image
+                p_lo, p_hi = accumulator_bounds(self.weights * inside, x.ch_min, x.ch_max, self.bias)
+                lo = p_lo if lo is None else np.minimum(lo, p_lo)
+                hi = p_hi if hi is None else np.maximum(hi, p_hi)
+        return lo, hi
 
     def infer(self, inputs: list[Tensor]) -> Tensor:
         (x,) = inputs
         if x.channels != self.weights.shape[1]:
             raise ValueError(f"layer {self.name}: expects {self.weights.shape[1]} input channels, got {x.channels}")
         lo, hi = self.accumulator_bounds(x)
-        # padding feeds zeros, which lie in every unsigned range; signed inputs contain 0 too
         return self._output(lo, hi, (self.weights.shape[0], x.shape[1], x.shape[2]), x.dtype.exp)
 
     def accumulate(self, x: np.ndarray) -> np.ndarray:
@@ -192,6 +217,20 @@ class Conv(WeightedOp):
         cost += Cost(lut=formulas.mux_luts(fold.simd * a, sf),
                      ff=window * a + out_ch * y.dtype.bits)  # window and output pixel registers
         return cost
+
+    def schedule(self, graph, fold):
+        """conv.cpp.j2 / head.cpp.j2: raster position (r, c) takes NF*SF iterations; its first reads
+        input pixel (r, c) when inside the image, its last writes output (r - PAD, c - PAD)."""
+        from ..timing.schedule import Schedule, raster
+        _, h, w = graph.tensors[self.output].shape
+        pad = self.kernel // 2 if self.thresholds is not None else 0
+        out_ch, window = self.fold_dims()
+        folds = (out_ch // fold.pe) * (window // fold.simd)
+        r, c = raster(h + pad, w + pad)
+        first = np.arange(r.size, dtype=np.int64) * folds
+        out_bits = self.thresholds.out_type.bits if self.thresholds is not None else None
+        return Schedule(r.size * folds, mvau_depth(fold, out_bits), [first[(r < h) & (c < w)]],
+                        [first[(r >= pad) & (c >= pad)] + folds - 1])
 
     def cycles(self, graph, fold) -> int:
         # the kernel walks (H+pad) x (W+pad) raster positions, NF * SF folds each (see templates/kernels/conv)
