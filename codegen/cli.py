@@ -11,6 +11,7 @@ import warnings
 
 import click
 
+from . import interrupts
 from .errors import QgenError
 
 # Errors whose message is meant for the user as it stands.
@@ -20,7 +21,14 @@ USER_ERRORS: tuple[type[BaseException], ...] = (QgenError,)
 def _user_errors() -> tuple[type[BaseException], ...]:
     from quantunet.checkpoint import CheckpointError
     from quantunet.data import DataError
-    return USER_ERRORS + (CheckpointError, DataError)
+    from quantunet.train import TrainingError
+    return USER_ERRORS + (CheckpointError, DataError, TrainingError)
+
+
+def _os_error_message(exc: OSError) -> str:
+    """A file-system problem (read-only folder, disk full, missing folder) as one line."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or type(exc).__name__}{where}"
 
 
 class QgenGroup(click.Group):
@@ -28,17 +36,22 @@ class QgenGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            result = super().invoke(ctx)
+            interrupts.check()      # a Ctrl-C swallowed by library code still ends the run as one
+            return result
+        except (click.exceptions.Exit, click.ClickException):
             raise
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("Error: interrupted", err=True)
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 - the one place that turns errors into messages
             if os.environ.get("QGEN_DEBUG"):
                 raise
             if isinstance(exc, _user_errors()):
-                click.echo(f"Error: {exc}", err=True)
+                click.echo(f"Error: {' '.join(str(exc).split())}", err=True)   # one line, always
+                sys.exit(2)
+            if isinstance(exc, OSError):
+                click.echo(f"Error: {_os_error_message(exc)}", err=True)
                 sys.exit(2)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             click.echo(f"Error: internal error {type(exc).__name__}: {message} "
@@ -54,13 +67,14 @@ warnings.filterwarnings("ignore", message=".*fast_hadamard_transform.*")
 @click.version_option(package_name="qgen")
 def main():
     """QuantU-Net with learned per-layer bitwidths -> Vitis HLS accelerator code."""
+    interrupts.install()
 
 
 def _register_commands():
     # Each command family lives in its own module and lists its commands in COMMANDS; the modules
     # never import this one (shared output helpers are in codegen.console), so there is no loop.
-    from .commands import hls_cmds, ir_cmds, model_cmds, resource_cmds
-    for module in (model_cmds, ir_cmds, hls_cmds, resource_cmds):
+    from .commands import hls_cmds, ir_cmds, model_cmds, resource_cmds, sim_cmds
+    for module in (model_cmds, ir_cmds, hls_cmds, resource_cmds, sim_cmds):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -56,21 +56,45 @@ def parse_results(output: str) -> dict:
     return {**summary, "layers": layers}
 
 
-def _compile(cxx: str, source: Path, obj: Path, flags: list[str], cwd: Path, headers_mtime: float) -> None:
-    # every kernel includes the shared headers: any newer header invalidates every object
-    if obj.exists() and obj.stat().st_mtime >= max(source.stat().st_mtime, headers_mtime):
-        return
-    obj.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([cxx, *flags, "-c", str(source), "-o", str(obj)], cwd=cwd,
-                            capture_output=True, text=True)
+def _compile(cxx: str, source: Path, build_dir: Path, flags: list[str], cwd: Path, context: bytes) -> Path:
+    """Compile `source` unless an object of the very same inputs exists. The cache key is the
+    content of the source, of every project header (kernels include the shared ones), the flags and
+    the compiler: time stamps can lie (a file edited and then dated back), contents cannot."""
+    key = hashlib.sha256(context + b"\0" + source.read_bytes()).hexdigest()[:20]
+    stem = source.relative_to(cwd).as_posix().replace("/", "__")
+    obj = build_dir / f"{stem}.{key}.o"
+    if obj.exists():
+        return obj
+    build_dir.mkdir(parents=True, exist_ok=True)
+    for stale in build_dir.glob(f"{stem}.*.o"):
+        stale.unlink(missing_ok=True)
+    tmp = obj.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        result = subprocess.run([cxx, *flags, "-c", str(source), "-o", str(tmp)], cwd=cwd,
+                                capture_output=True, text=True)
+    except OSError as exc:
+        raise QgenError(f"cannot run the compiler '{cxx}': {exc.strerror or exc}") from None
     if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
         first = next((l for l in result.stderr.splitlines() if "error" in l), result.stderr.strip()[:300])
-        raise QgenError(f"g++ failed on {source.relative_to(cwd)}: {first}")
+        raise QgenError(f"{Path(cxx).name} failed on {source.relative_to(cwd)}: "
+                        f"{first or f'exit status {result.returncode}, no message'}")
+    os.replace(tmp, obj)
+    return obj
 
 
-def _newest_header(root: Path) -> float:
-    return max((h.stat().st_mtime for h in (root / "firmware").rglob("*.h")), default=0.0)
-
+def _build_context(root: Path, cxx: str, flags: list[str]) -> bytes:
+    """What every object depends on besides its own source: headers, flags, compiler identity."""
+    digest = hashlib.sha256()
+    try:
+        version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    except OSError as exc:
+        raise QgenError(f"cannot run the compiler '{cxx}': {exc.strerror or exc}") from None
+    for part in (cxx, version, *flags):
+        digest.update(part.encode() + b"\0")
+    for header in sorted((root / "firmware").rglob("*.h")):
+        digest.update(header.relative_to(root).as_posix().encode() + b"\0" + header.read_bytes() + b"\0")
+    return digest.digest()
 
 
 def cache_dir() -> Path:
@@ -113,14 +137,14 @@ def build(project: str | Path, jobs: int | None = None) -> tuple[Path, float]:
     if missing:
         raise QgenError(f"project file missing: {missing[0]}")
     build_dir = root / BUILD_DIR
-    objects = [build_dir / (s.relative_to(root).as_posix().replace("/", "__") + ".o") for s in sources]
-    headers_mtime = _newest_header(root)
+    context = _build_context(root, cxx, flags)
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        list(pool.map(lambda so: _compile(cxx, so[0], so[1], flags, root, headers_mtime), zip(sources, objects)))
+        objects = list(pool.map(lambda s: _compile(cxx, s, build_dir, flags, root, context), sources))
     exe = build_dir / "testbench"
     result = subprocess.run([cxx, *map(str, objects), "-o", str(exe)], cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
-        raise QgenError(f"linking the testbench failed: {result.stderr.strip().splitlines()[0]}")
+        first = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[0]
+        raise QgenError(f"linking the testbench failed: {first}")
     return exe, time.time() - started
 
 

@@ -5,9 +5,13 @@ reports and FINN's platform table (src/finn/util/platforms.py, src/finn/util/bas
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import QgenError
+
+
+PART_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ PARTS: dict[str, Part] = {p.short: p for p in (
 def resolve_part(name: str) -> Part:
     """A short name ('xc7z020') or a full part string ('xc7z020clg484-1') of a known device."""
     key = name.strip().lower()
+    if not PART_PATTERN.fullmatch(key):    # the string is written into TCL and cfg files
+        raise QgenError(f"'{name[:40]}' is not a part name (letters, digits and '-' only)")
     if key in PARTS:
         return PARTS[key]
     for part in PARTS.values():

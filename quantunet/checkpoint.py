@@ -6,9 +6,11 @@ reproduce its evaluation (data description, seed) travels inside the file.
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import platform
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -23,6 +25,10 @@ from .model import QuantUNet, build_model
 FORMAT = "qgen-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "format_version", "config", "state_dict")
+# A checkpoint's name reaches C++ sources, TCL scripts and folder names: it must be a plain C
+# identifier. Anything else is replaced by a derived safe name, and the user is told.
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_DATA_COUNT = 1_000_000
 
 
 class CheckpointError(ValueError):
@@ -41,6 +47,15 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+def safe_name(name) -> str:
+    """`name` if it is a C identifier of at most 64 characters, else one derived from it."""
+    text = name if isinstance(name, str) else ""
+    if NAME_PATTERN.fullmatch(text):
+        return text
+    derived = re.sub(r"[^A-Za-z0-9_]", "_", text)[:64].strip("_") or "model"
+    return derived if not derived[0].isdigit() else f"m_{derived}"[:64]
+
+
 @dataclass
 class Checkpoint:
     path: Path
@@ -48,8 +63,22 @@ class Checkpoint:
     raw: dict
 
     @property
-    def name(self) -> str:
+    def stored_name(self):
         return self.raw.get("name") or self.path.stem
+
+    @property
+    def name(self) -> str:
+        """The model's name, safe for C++, TCL and paths (see `name_warning`)."""
+        return safe_name(self.stored_name)
+
+    @property
+    def name_warning(self) -> str | None:
+        if self.name == self.stored_name:
+            return None
+        shown = repr(self.stored_name)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        return (f"checkpoint name {shown} is not a C identifier (letters, digits, _); "
+                f"using '{self.name}' in generated code and paths")
 
     @property
     def data(self) -> dict:
@@ -63,11 +92,49 @@ class Checkpoint:
         model = build_model(self.config)
         try:
             model.load_state_dict(self.raw["state_dict"])
-        except (RuntimeError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(f"{self.path}: weights do not match its model config ({first})") from None
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"{self.path}: weights do not match its model config "
+                                  f"({_first_problem(exc)})") from None
         model.eval()
         return model
+
+
+def _first_problem(exc: Exception) -> str:
+    """The first specific line of torch's load_state_dict error (its first line names no tensor)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    detail = next((line for line in lines if not line.startswith("Error(s) in loading")), lines[0] if lines else "")
+    return detail if len(detail) <= 200 else detail[:197] + "..."
+
+
+def _check_state_dict(path: Path, state) -> None:
+    """Tensors only, and every floating value finite (NaN weights or statistics make garbage hardware)."""
+    if not isinstance(state, dict) or not state:
+        raise CheckpointError(f"'{path}' is a damaged qgen checkpoint: state_dict is not a map of tensors")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"'{path}' is a damaged qgen checkpoint: state_dict entry {str(key)[:60]!r} "
+                                  "is not a tensor")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"'{path}': tensor {key} holds NaN or infinite values")
+        if key.endswith("running_var") and bool((value < 0).any()):
+            raise CheckpointError(f"'{path}': tensor {key} holds negative variances")
+
+
+def _check_data(path: Path, data) -> None:
+    """The data description decides which images are read: plain strings and bounded counts only."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"'{path}': 'data' must be a map, got {type(data).__name__}")
+    for key in ("spec", "kind"):
+        if key in data and not isinstance(data[key], str):
+            raise CheckpointError(f"'{path}': data {key} must be a string")
+    for key in ("n_train", "n_val", "seed", "size", "channels"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or not 0 <= value <= (2 ** 32 - 1 if key == "seed" else MAX_DATA_COUNT)):
+            raise CheckpointError(f"'{path}': data {key} = {str(value)[:40]} is not a count in range")
+    fraction = data.get("val_fraction")
+    if fraction is not None and not (isinstance(fraction, float) and math.isfinite(fraction) and 0 < fraction < 1):
+        raise CheckpointError(f"'{path}': data val_fraction must be a number between 0 and 1")
 
 
 def _plain(value):
@@ -129,11 +196,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
         raise CheckpointError(f"'{path}' is a damaged qgen checkpoint: missing {', '.join(missing)}")
-    if raw["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(f"'{path}' has checkpoint format {raw['format_version']}; this qgen reads "
+    version = raw["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"'{path}' has an invalid format_version {str(version)[:20]!r} (expected an integer)")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"'{path}' has checkpoint format {version}; this qgen reads "
                               f"up to {FORMAT_VERSION} (upgrade qgen)")
+    if not isinstance(raw.get("name", ""), (str, type(None))):
+        raise CheckpointError(f"'{path}': name must be a string")
+    if not isinstance(raw["config"], dict):
+        raise CheckpointError(f"'{path}' has an invalid model config: not a map")
     try:
         config = ModelConfig.from_dict(raw["config"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"'{path}' has an invalid model config: {exc}") from None
+    _check_state_dict(path, raw["state_dict"])
+    _check_data(path, raw.get("data", {}))
     return Checkpoint(path=path, config=config, raw=raw)

@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 UPSAMPLE_MODES = ("transpose", "nearest")
+# Upper bounds of the integer fields (far above any preset; they keep a hostile config from
+# asking for terabytes): a 2048x2048 input, 1024 base channels, 8 levels.
+LIMITS = {"in_channels": 16, "input_size": 2048, "base_width": 1024, "depth": 8, "min_bits": 16,
+          "max_bits": 16, "init_bits": 16, "input_bits": 16, "head_bias_bits": 32, "act_stats_steps": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,14 @@ class ModelConfig:
     act_stats_steps: int = 30          # batches that initialise each activation range before it is learned
 
     def __post_init__(self):
+        # a config arrives from checkpoint files too: check types and sizes before anything is built
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = bool if f.type == "bool" else int if f.type == "int" else str
+            if type(value) is not expected:
+                raise ValueError(f"{f.name} must be {expected.__name__}, got {type(value).__name__}")
+            if expected is int and not 0 <= value <= LIMITS[f.name]:
+                raise ValueError(f"{f.name} = {value} is outside 0..{LIMITS[f.name]}")
         if self.upsample not in UPSAMPLE_MODES:
             raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {self.upsample!r}")
         if not 1 <= self.min_bits <= self.init_bits <= self.max_bits <= 16:

@@ -52,6 +52,10 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+class TrainingError(ValueError):
+    """Training cannot start or go on (bad device, diverged loss). One-line message."""
+
+
 class _Distributed:
     """The torchrun environment, or a single process."""
 
@@ -59,7 +63,15 @@ class _Distributed:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        if self.world > 1 and device.startswith("cuda"):
+        try:
+            parsed = torch.device(device)
+        except (RuntimeError, ValueError):
+            raise TrainingError(f"unknown device '{device}' (use cpu or cuda)") from None
+        if parsed.type not in ("cpu", "cuda"):
+            raise TrainingError(f"device '{device}' is not supported (use cpu or cuda)")
+        if parsed.type == "cuda" and not torch.cuda.is_available():
+            raise TrainingError(f"device '{device}' requested, but this torch build sees no CUDA GPU")
+        if self.world > 1 and parsed.type == "cuda":
             device = f"cuda:{local}"
             torch.cuda.set_device(local)
         self.device = torch.device(device)
@@ -133,6 +145,9 @@ def train(args: TrainArgs, progress=None) -> tuple[torch.nn.Module, dict]:
             x, y = x.to(env.device), y.to(env.device)
             logits = net(x)
             loss, parts = criterion(logits, y, model)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"the loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}; "
+                                    "lower --lr or --bits-lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

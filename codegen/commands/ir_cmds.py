@@ -72,18 +72,20 @@ def _print_graph(graph, layers, totals, agreement) -> None:
 @click.command()
 @MODEL_OPTION
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--images", "n_images", default=4, show_default=True, type=click.IntRange(min=1),
+@click.option("--images", "n_images", default=4, show_default=True, type=click.IntRange(1, 10_000),
               help="validation images to compute goldens for")
+@click.option("--force", is_flag=True, help="replace an existing non-empty folder")
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
-def goldens(model_path, out_dir, n_images, as_json):
+def goldens(model_path, out_dir, n_images, force, as_json):
     """Write golden vectors (input and every layer's output codes) for C++ testbenches."""
     from ..goldens import write_goldens
     from ..pipeline import lower, validation_images
-    from ..project_io import atomic_directory
+    from ..project_io import atomic_directory, check_target
 
+    check_target(out_dir, force)     # before the slow part, and never delete a user's files unasked
     lowered = lower(model_path)
     images, ids = validation_images(lowered.ckpt, n_images)
-    with atomic_directory(out_dir, force=True) as tmp:
+    with atomic_directory(out_dir, force=force) as tmp:
         manifest = write_goldens(lowered.graph, lowered.graph.input_quant.quantize(images / 256.0), tmp, ids)
     if as_json:
         echo_json(manifest)

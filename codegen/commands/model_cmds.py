@@ -7,6 +7,7 @@ import click
 
 from ..console import console as make_console, echo_json
 from ..errors import QgenError
+from .params import NON_NEGATIVE, POSITIVE
 
 
 @click.command()
@@ -14,12 +15,12 @@ from ..errors import QgenError
 @click.option("--data", "data_spec", default="phantom", show_default=True,
               help="'phantom' or a folder (Kaggle LGG layout, or images/ + masks/)")
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--lambda-bits", default=0.25, show_default=True, type=click.FloatRange(min=0.0),
+@click.option("--lambda-bits", default=0.25, show_default=True, type=NON_NEGATIVE,
               help="weight of the bitwidth term in the loss")
 @click.option("--bit-loss", type=click.Choice(["mean", "size"]), default="mean", show_default=True,
               help="plain mean of bitwidths, or weighted by parameter/activation counts")
-@click.option("--lr", default=2e-3, show_default=True, type=float, help="learning rate of weights")
-@click.option("--bits-lr", default=2e-2, show_default=True, type=float, help="learning rate of the bitwidths")
+@click.option("--lr", default=2e-3, show_default=True, type=POSITIVE, help="learning rate of weights")
+@click.option("--bits-lr", default=2e-2, show_default=True, type=NON_NEGATIVE, help="learning rate of the bitwidths")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="default: the preset's")
 @click.option("--n-train", type=click.IntRange(min=1), default=None, help="phantom training slices (preset default)")
 @click.option("--n-val", type=click.IntRange(min=1), default=None, help="phantom validation slices (preset default)")
@@ -27,7 +28,7 @@ from ..errors import QgenError
 @click.option("--init-from", type=click.Path(dir_okay=False), default=None,
               help="start from the weights of this checkpoint (e.g. the trained float twin)")
 @click.option("--float", "float_model", is_flag=True, help="train the float baseline of the same topology")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2 ** 32 - 1))
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda (torchrun launches DDP)")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", default=None, help="model name stored in the checkpoint (default: file stem)")

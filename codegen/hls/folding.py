@@ -14,6 +14,7 @@ from ..errors import QgenError
 
 
 MULT_IMPLS = ("auto", "lut", "dsp")
+MAX_PARALLEL = 1 << 16      # PE or SIMD beyond this is no real folding (and would blow up estimates)
 NARROW_PRODUCT_BITS = 10     # "auto": products up to this width go to fabric LUTs, wider ones to DSPs
 
 
@@ -46,12 +47,18 @@ class Folding(dict):
             raise QgenError(f"{source}: expected an object with a 'layers' map of {{'pe', 'simd'}}")
         out = cls()
         for name, entry in data["layers"].items():
-            try:
-                out[name] = LayerFold(int(entry["pe"]), int(entry["simd"]), str(entry.get("mult", "auto")))
-            except (KeyError, TypeError, ValueError):
-                raise QgenError(f"{source}: layer {name} needs integer 'pe' and 'simd'") from None
-            if out[name].mult not in MULT_IMPLS:
-                raise QgenError(f"{source}: layer {name}: mult must be one of {', '.join(MULT_IMPLS)}")
+            shown = str(name)[:40]
+            if not isinstance(entry, dict):
+                raise QgenError(f"{source}: layer {shown}: expected {{'pe', 'simd'}}")
+            pe, simd, mult = entry.get("pe"), entry.get("simd"), entry.get("mult", "auto")
+            for key, value in (("pe", pe), ("simd", simd)):
+                # exactly an integer: 1.9 must not become 1, nor true become 1
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL:
+                    raise QgenError(f"{source}: layer {shown}: '{key}' must be an integer 1..{MAX_PARALLEL}, "
+                                    f"got {str(value)[:20]}")
+            if mult not in MULT_IMPLS:
+                raise QgenError(f"{source}: layer {shown}: mult must be one of {', '.join(MULT_IMPLS)}")
+            out[name] = LayerFold(pe, simd, mult)
         return out
 
     @classmethod
@@ -62,6 +69,10 @@ class Folding(dict):
             raise QgenError(f"folding file '{path}' does not exist") from None
         except json.JSONDecodeError as exc:
             raise QgenError(f"folding file '{path}' is not valid JSON (line {exc.lineno})") from None
+        except UnicodeDecodeError:
+            raise QgenError(f"folding file '{path}' is not UTF-8 text") from None
+        except OSError as exc:
+            raise QgenError(f"cannot read folding file '{path}': {exc.strerror or exc}") from None
         return cls.from_json(data, str(path))
 
     def validate(self, graph) -> None:

@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import QgenError
 
@@ -25,7 +26,8 @@ class Renderer:
         for folder in (self.templates_dir, self.tcl_dir):
             if not folder.is_dir():
                 raise QgenError(f"template folder '{folder}' does not exist")
-        self.env = jinja2.Environment(
+        # sandboxed: an edited template is input too, and must not reach Python objects or the shell
+        self.env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader([str(self.templates_dir), str(self.tcl_dir)]),
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
@@ -44,6 +46,13 @@ class Renderer:
             raise QgenError(f"{self._where(exc.name or name)} line {exc.lineno}: {exc.message}") from None
         try:
             return template.render(**context)
+        except jinja2.TemplateNotFound as exc:
+            raise QgenError(f"{self._where(name)} line {_template_line(exc, template)}: included template "
+                            f"'{exc.name}' is not in {self.templates_dir} or {self.tcl_dir} (templates can only "
+                            "include files inside those folders)") from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise QgenError(f"{self._where(name)} line {_template_line(exc, template)}: not allowed in a "
+                            f"template: {exc}") from None
         except jinja2.TemplateError as exc:
             raise QgenError(f"{self._where(name)} line {_template_line(exc, template)}: {exc.message}") from None
         except Exception as exc:  # e.g. arithmetic on a wrong type inside an edited template

@@ -44,9 +44,19 @@ def pot_exponent(scale, what: str) -> int:
 
 def _bits(bit_width, what: str) -> int:
     bits = float(torch.as_tensor(bit_width).detach())
-    if bits != round(bits) or not 1 <= bits <= MAX_BITS:
+    if not math.isfinite(bits) or bits != round(bits) or not 1 <= bits <= MAX_BITS:
         raise QgenError(f"{what}: bitwidth {bits:g} outside the supported integer range 1..{MAX_BITS}")
     return int(bits)
+
+
+def _check_finite(module: nn.Module, layer: str) -> None:
+    """NaN or infinite weights, statistics or bitwidths would fold into garbage thresholds."""
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise QgenError(f"layer {layer}: {name} holds NaN or infinite values")
+    bn = getattr(module, "bn", None)
+    if bn is not None and bool((bn.running_var < 0).any()):
+        raise QgenError(f"layer {layer}: BatchNorm running_var holds negative values")
 
 
 class _Lowering:
@@ -77,6 +87,7 @@ class _Lowering:
             raise QgenError(f"layer {spec.name}: unsupported op {spec.op} ({type(block.conv).__name__})")
         if type(block.bn) is not nn.BatchNorm2d or type(block.act).__name__ != "QuantReLU":
             raise QgenError(f"layer {spec.name}: expected BatchNorm2d -> QuantReLU after the conv")
+        _check_finite(block, spec.name)
         codes, wtype = self.weights(block.conv, spec.name)
         if spec.op == "convT2x2":
             codes = codes.transpose(1, 0, 2, 3)  # PyTorch [C, O, 2, 2] -> [O, C, 2, 2]
@@ -105,6 +116,7 @@ class _Lowering:
         spec = self.model.specs[-1]
         if type(head).__name__ != "QuantConv2d" or head.kernel_size != (1, 1):
             raise QgenError(f"layer {spec.name}: expected a 1x1 QuantConv2d head")
+        _check_finite(head, spec.name)
         codes, wtype = self.weights(head, spec.name)
         in_type = self.graph.tensors[x].dtype
         acc_scale = torch.tensor(2.0 ** (in_type.exp + wtype.exp))

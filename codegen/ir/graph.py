@@ -1,6 +1,7 @@
 """The integer graph of a QuantU-Net: ops in execution order over typed tensors."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,9 @@ class Graph:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        # the name is written into C++, TCL and folder names (checkpoints derive a safe one)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.name):
+            raise ValueError(f"graph name {self.name[:40]!r} is not a C identifier")
         self.tensors.setdefault(self.input.name, self.input)
 
     def add(self, op: Op) -> Tensor:

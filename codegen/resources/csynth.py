@@ -7,6 +7,7 @@ Vitis `DSP`. Latencies and intervals can be "undef" (data-dependent loops).
 """
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -22,19 +23,28 @@ def find_report(project: Path) -> Path | None:
     return max(reports, key=lambda p: p.stat().st_mtime) if reports else None
 
 
+class _BadNumber(ValueError):
+    pass
+
+
 def _number(text: str | None) -> int | float | None:
+    """A report number: None when absent or "undef"; anything else must be finite and >= 0
+    (a report is input like any other: "-47" LUTs or "1e999" cycles are refused, not believed)."""
     if text is None:
         return None
     text = text.strip()
     if not text or text.lower() in ("undef", "-", "n/a"):
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
-            return None
+            raise _BadNumber(f"'{text[:30]}' is not a number") from None
+    if not math.isfinite(value) or value < 0 or value > 1e15:
+        raise _BadNumber(f"'{text[:30]}' is not a finite, non-negative number")
+    return value
 
 
 def _resources(node) -> dict[str, int]:
@@ -71,20 +81,23 @@ def parse(path: str | Path) -> dict:
         return node.find(tag).text if node is not None and node.find(tag) is not None else None
 
     name = text(user, "TopModelName") or path.stem.replace("_csynth", "")
-    return {
-        "name": name,
-        "file": str(path),
-        "version": text(root.find("ReportVersion"), "Version"),
-        "part": text(user, "Part"),
-        "clock_ns": _number(text(user, "TargetClockPeriod")),
-        "estimated_clock_ns": _number(text(timing, "EstimatedClockPeriod")),
-        "latency_best": _number(text(latency, "Best-caseLatency")),
-        "latency_worst": _number(text(latency, "Worst-caseLatency")),
-        "interval_min": _number(text(latency, "Interval-min")),
-        "interval_max": _number(text(latency, "Interval-max")),
-        "resources": _resources(area.find("Resources")),
-        "available": _resources(area.find("AvailableResources")),
-    }
+    try:
+        return {
+            "name": name,
+            "file": str(path),
+            "version": text(root.find("ReportVersion"), "Version"),
+            "part": text(user, "Part"),
+            "clock_ns": _number(text(user, "TargetClockPeriod")),
+            "estimated_clock_ns": _number(text(timing, "EstimatedClockPeriod")),
+            "latency_best": _number(text(latency, "Best-caseLatency")),
+            "latency_worst": _number(text(latency, "Worst-caseLatency")),
+            "interval_min": _number(text(latency, "Interval-min")),
+            "interval_max": _number(text(latency, "Interval-max")),
+            "resources": _resources(area.find("Resources")),
+            "available": _resources(area.find("AvailableResources")),
+        }
+    except _BadNumber as exc:
+        raise QgenError(f"csynth report {path}: {exc}") from None
 
 
 def parse_project_reports(top_report: Path) -> tuple[dict, list[dict]]:
