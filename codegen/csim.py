@@ -76,6 +76,10 @@ def _compile(cxx: str, source: Path, build_dir: Path, flags: list[str], cwd: Pat
         raise QgenError(f"cannot run the compiler '{cxx}': {exc.strerror or exc}") from None
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
+        try:
+            build_dir.rmdir()          # leave no empty cache folder behind a failed first build
+        except OSError:
+            pass
         first = next((l for l in result.stderr.splitlines() if "error" in l), result.stderr.strip()[:300])
         raise QgenError(f"{Path(cxx).name} failed on {source.relative_to(cwd)}: "
                         f"{first or f'exit status {result.returncode}, no message'}")

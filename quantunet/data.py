@@ -471,6 +471,9 @@ def _read_samples(samples: list[_Sample], size: int, channels: int, rgb_to_gray)
         images[i] = [_resize(p, size, Image.BILINEAR) for p in planes]
 
         mask = _read_array(s.mask, labels=True)
+        if mask.shape[:2] != img.shape[:2]:   # each would be resized on its own: the labels would slide
+            raise DataError(f"mask '{s.mask}' is {mask.shape[1]}x{mask.shape[0]} pixels but its image "
+                            f"'{s.image}' is {img.shape[1]}x{img.shape[0]}; they must be the same size")
         if mask.ndim == 3:
             mask = mask.max(axis=-1)  # colour masks: tumour wherever any channel is set
         # 0/255 masks (possibly with resampling artefacts) split at mid-grey; label masks at 0.

@@ -121,11 +121,12 @@ def eval_cmd(model_path, data_spec, split, as_json):
     if as_json:
         echo_json(report)
         return
+    from rich.markup import escape
     from rich.table import Table
 
     console = make_console()
     kind = "QuantU-Net" if ckpt.config.quantized else "float baseline"
-    console.print(f"[bold]{ckpt.name}[/bold] ({kind}) on {report['data']['spec']} / {split} "
+    console.print(f"[bold]{ckpt.name}[/bold] ({kind}) on {escape(str(report['data']['spec']))} / {split} "
                   f"({report['data']['images']} images)")
     table = Table("layer", "op", "weight bits", "act bits", "params", show_footer=False)
     for row in report["layers"]:

@@ -14,6 +14,7 @@ does not compile (e.g. two edited kernels define the same helper), each source i
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -184,6 +185,19 @@ def _parse(cindex, index, path: Path, args: list[str], unsaved=None):
     return tu, errors
 
 
+def _precompiled_common(cindex, index, root: Path, args: list[str], tmp: Path) -> list[str]:
+    """Precompile the shared header (ap_int.h, hls_stream.h) once for the per-file parses."""
+    header = root / "firmware" / "qgen_common.h"
+    if not header.is_file():
+        return []
+    tu = index.parse(str(header), args=["-x", "c++-header", *args[2:]])
+    if any(d.severity >= cindex.Diagnostic.Error for d in tu.diagnostics):
+        return []
+    pch = tmp / "qgen_common.pch"
+    tu.save(str(pch))
+    return ["-include-pch", str(pch)]
+
+
 def lint_project(root: Path) -> list[str]:
     """Problems as 'file:line: what', in file order; empty when the kernels are synthesizable."""
     cindex = _clang()
@@ -199,12 +213,14 @@ def lint_project(root: Path) -> list[str]:
     units = [tu]
     if errors:   # the kernels do not share one unit: read each on its own
         units = []
-        for source in sources:
-            tu, errors = _parse(cindex, index, source, args)
-            fatal = [d for d in errors if d.severity >= cindex.Diagnostic.Fatal]
-            if fatal:
-                raise QgenError(f"the lint cannot read {source.relative_to(root)}: {fatal[0].spelling}")
-            units.append(tu)
+        with tempfile.TemporaryDirectory(prefix="qgen_lint_") as tmp:
+            args = args + _precompiled_common(cindex, index, root, args, Path(tmp))
+            for source in sources:
+                tu, errors = _parse(cindex, index, source, args)
+                fatal = [d for d in errors if d.severity >= cindex.Diagnostic.Fatal]
+                if fatal:
+                    raise QgenError(f"the lint cannot read {source.relative_to(root)}: {fatal[0].spelling}")
+                units.append(tu)
     checker = _Checker(cindex, root)
     for tu in units:
         checker.visit(tu.cursor)
@@ -214,8 +230,6 @@ def lint_project(root: Path) -> list[str]:
 
 def lint_source(path: Path, text: str) -> list[str]:
     """Lint one kernel source given as text (as if it were `firmware/<name>` of a project)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="qgen_lint_") as tmp:
         root = Path(tmp)
         target = root / "firmware" / Path(path).name

@@ -8,6 +8,7 @@ Vitis `DSP`. Latencies and intervals can be "undef" (data-dependent loops).
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def find_report(project: Path) -> Path | None:
     return max(reports, key=lambda p: p.stat().st_mtime) if reports else None
 
 
-class _BadNumber(ValueError):
+class _BadField(ValueError):
     pass
 
 
@@ -41,9 +42,19 @@ def _number(text: str | None) -> int | float | None:
         try:
             value = float(text)
         except ValueError:
-            raise _BadNumber(f"'{text[:30]}' is not a number") from None
+            raise _BadField(f"'{text[:30]}' is not a number") from None
     if not math.isfinite(value) or value < 0 or value > 1e15:
-        raise _BadNumber(f"'{text[:30]}' is not a finite, non-negative number")
+        raise _BadField(f"'{text[:30]}' is not a finite, non-negative number")
+    return value
+
+
+def _plain(value: str | None, tag: str) -> str | None:
+    """Names and versions from a report end up in tables and HTML: plain tokens only."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.:+ ()-]{0,80}", value):
+        raise _BadField(f"<{tag}> '{value[:30]}' is not a plain name")
     return value
 
 
@@ -83,10 +94,10 @@ def parse(path: str | Path) -> dict:
     name = text(user, "TopModelName") or path.stem.replace("_csynth", "")
     try:
         return {
-            "name": name,
+            "name": _plain(name, "TopModelName"),
             "file": str(path),
-            "version": text(root.find("ReportVersion"), "Version"),
-            "part": text(user, "Part"),
+            "version": _plain(text(root.find("ReportVersion"), "Version"), "Version"),
+            "part": _plain(text(user, "Part"), "Part"),
             "clock_ns": _number(text(user, "TargetClockPeriod")),
             "estimated_clock_ns": _number(text(timing, "EstimatedClockPeriod")),
             "latency_best": _number(text(latency, "Best-caseLatency")),
@@ -96,7 +107,7 @@ def parse(path: str | Path) -> dict:
             "resources": _resources(area.find("Resources")),
             "available": _resources(area.find("AvailableResources")),
         }
-    except _BadNumber as exc:
+    except _BadField as exc:
         raise QgenError(f"csynth report {path}: {exc}") from None
 
 
