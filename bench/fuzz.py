@@ -13,6 +13,7 @@ channels (gamma 0), BatchNorm gammas of both signs and several magnitudes. For e
 
     python bench/fuzz.py                        # 1000 configurations, 100 through csim
     python bench/fuzz.py --configs 50 --csim 5  # a quick look
+    python bench/fuzz.py --only csim            # redo one part, keep the other's last results
 
 Results: bench/results/fuzz.md and fuzz.json (every configuration, reproducible from its seed).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -81,31 +83,46 @@ def check_csim(variant, model, workdir: Path) -> dict:
             "csim_bad_layers": bad[:3], "csim_seconds": round(time.time() - started, 1)}
 
 
-def run(configs: int, csim: int, start: int, n_images: int) -> dict:
-    every = max(1, configs // csim) if csim else 0
+def run_reference(configs: int, start: int, n_images: int) -> dict:
+    """(a): every configuration, reference vs Brevitas."""
+    records = []
+    started = time.time()
+    for i in range(configs):
+        variant = draw_variant(start + i)
+        t0 = time.time()
+        record = {"variant": asdict(variant), **check_reference(variant, n_images)}
+        record.pop("model", None)
+        record["seconds"] = round(time.time() - t0, 2)
+        records.append(record)
+        flag = "" if record["status"] == "ok" else "  <--"
+        print(f"[{i + 1}/{configs}] {variant.describe()}: {record['status']} {record.get('mismatches', '')}{flag}",
+              flush=True)
+    return summarize_reference(records, time.time() - started, n_images)
+
+
+def run_csim(configs: int, csim: int, start: int, n_images: int) -> dict:
+    """(b): every k-th configuration (k = configs / csim) through qgen hls and qgen csim."""
+    every = max(1, configs // max(csim, 1))
+    seeds = [start + i for i in range(0, configs, every)][:csim]
     records = []
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="qgen_fuzz_") as tmp:
-        for i in range(configs):
-            variant = draw_variant(start + i)
-            t0 = time.time()
-            record = {"variant": asdict(variant), **check_reference(variant, n_images)}
-            model = record.pop("model", None)
-            if every and i % every == 0 and sum(1 for r in records if "csim" in r) < csim and model is not None:
-                record.update(check_csim(variant, model, Path(tmp)))
-            record["seconds"] = round(time.time() - t0, 2)
+        for n, seed in enumerate(seeds):
+            variant = draw_variant(seed)
+            model, _ = random_model(variant)
+            record = {"variant": asdict(variant), **check_csim(variant, model, Path(tmp))}
             records.append(record)
-            flag = "" if record["status"] == "ok" and record.get("csim", "passed") == "passed" else "  <--"
-            print(f"[{i + 1}/{configs}] {variant.describe()}: {record['status']} "
-                  f"{record.get('mismatches', '')} {record.get('csim', '')}{flag}", flush=True)
-    return summarize(records, time.time() - started, n_images)
+            flag = "" if record["csim"] == "passed" else "  <--"
+            print(f"[csim {n + 1}/{len(seeds)}] {variant.describe()}: {record['csim']}{flag}", flush=True)
+            shutil.rmtree(Path(tmp) / f"prj{seed}", ignore_errors=True)
+    return {"configs": len(records), "passed": sum(r["csim"] == "passed" for r in records),
+            "seconds": round(time.time() - started, 1), "records": records}
 
 
-def summarize(records: list[dict], seconds: float, n_images: int) -> dict:
+def summarize_reference(records: list[dict], seconds: float, n_images: int) -> dict:
     checked = [r for r in records if r["status"] != "refused"]
-    csim = [r for r in records if "csim" in r]
     by_feature = {}
-    for key in ("upsample", "bits", "depth", "base_width", "special_channels", "gamma_scale"):
+    for key in ("upsample", "bits", "depth", "base_width", "in_channels", "special_channels", "gamma_scale"):
         counts = Counter(str(r["variant"][key]) for r in checked)
         bad = Counter(str(r["variant"][key]) for r in checked if r["status"] == "mismatch")
         by_feature[key] = {v: {"configs": n, "mismatching": bad.get(v, 0)} for v, n in sorted(counts.items())}
@@ -117,44 +134,43 @@ def summarize(records: list[dict], seconds: float, n_images: int) -> dict:
         "mismatching_codes": sum(r["mismatches"] for r in checked),
         "mismatching_configs": sum(r["status"] == "mismatch" for r in checked),
         "masks_differing": sum(not r["mask_identical"] for r in checked),
-        "csim_configs": len(csim),
-        "csim_passed": sum(r["csim"] == "passed" for r in csim),
+        "max_acc_bits": max((r["max_acc_bits"] for r in checked), default=0),
         "seconds": round(seconds, 1),
         "by_feature": by_feature,
         "records": records,
     }
 
 
-def write_markdown(result: dict, path: Path, command: str) -> None:
-    goal_ref = result["mismatching_codes"] == 0 and result["configs"] - result["refused"] >= 1000
-    goal_csim = result["csim_passed"] == result["csim_configs"] and result["csim_configs"] >= 100
-    lines = [
-        "# Fuzz: random models through the integer reference and the C-simulation",
-        "",
-        f"`{command}` ({result['seconds']:.0f} s on this machine).",
-        "",
-        "| check | result | goal |",
-        "|---|---|---|",
-        f"| reference vs Brevitas | {result['mismatching_codes']:,} mismatching codes of "
-        f"{result['codes_compared']:,} over {result['configs'] - result['refused']} configurations "
-        f"({result['mismatching_configs']} with a mismatch, {result['masks_differing']} with a different mask) | "
-        f"0 over ≥ 1,000: {'**met**' if goal_ref else 'not met'} |",
-        f"| `qgen hls` → `qgen csim` | {result['csim_passed']} of {result['csim_configs']} bit-exact | "
-        f"all of ≥ 100: {'**met**' if goal_csim else 'not met'} |",
-        f"| refused by the lowering (clear error) | {result['refused']} | |",
-        "",
-        "Configurations by feature (configurations / with a mismatch):",
-        "",
-    ]
-    for key, values in result["by_feature"].items():
-        lines.append(f"- {key}: " + ", ".join(f"{v} {c['configs']}/{c['mismatching']}" for v, c in values.items()))
-    bad = [r for r in result["records"] if r["status"] == "mismatch" or r.get("csim", "passed") != "passed"]
+def write_markdown(result: dict, path: Path) -> None:
+    ref, csim = result.get("reference"), result.get("csim")
+    lines = ["# Fuzz: random models through the integer reference and the C-simulation", ""]
+    lines += [f"Commands: {', '.join(f'`{c}`' for c in result.get('commands', []))}.", "",
+              "| check | result | goal |", "|---|---|---|"]
+    if ref:
+        checked = ref["configs"] - ref["refused"]
+        met = ref["mismatching_codes"] == 0 and checked >= 1000
+        lines.append(f"| reference vs Brevitas | {ref['mismatching_codes']:,} mismatching codes of "
+                     f"{ref['codes_compared']:,} over {checked:,} configurations ({ref['mismatching_configs']} with "
+                     f"a mismatch, {ref['masks_differing']} with a different mask; {ref['seconds']:.0f} s) | "
+                     f"0 over ≥ 1,000: {'**met**' if met else 'not met'} |")
+        lines.append(f"| refused by the lowering (clear error) | {ref['refused']} | |")
+    if csim:
+        met = csim["passed"] == csim["configs"] and csim["configs"] >= 100
+        lines.append(f"| `qgen hls` → `qgen csim` | {csim['passed']} of {csim['configs']} bit-exact "
+                     f"({csim['seconds']:.0f} s) | all of ≥ 100: {'**met**' if met else 'not met'} |")
+    if ref:
+        lines += ["", f"Widest accumulator seen: {ref['max_acc_bits']} bits. Configurations by feature "
+                      "(configurations / with a mismatch):", ""]
+        for key, values in ref["by_feature"].items():
+            lines.append(f"- {key}: " + ", ".join(f"{v}: {c['configs']}/{c['mismatching']}" for v, c in values.items()))
+    bad = [r for r in (ref or {}).get("records", []) if r["status"] == "mismatch"]
+    bad += [r for r in (csim or {}).get("records", []) if r["csim"] != "passed"]
     if bad:
-        lines += ["", "Failures (reproduce with `tests/randomized.py`: `random_model(draw_variant(seed))`):", ""]
+        lines += ["", "Failures (reproduce: `random_model(draw_variant(seed))` in tests/randomized.py):", ""]
         for r in bad[:30]:
-            lines.append(f"- seed {r['variant']['seed']}: {r['status']} {r.get('mismatches', '')} "
-                         f"(first {r.get('first_bad_layer')}), csim {r.get('csim', '-')} {r.get('csim_bad_layers', '')}")
-    refused = [r for r in result["records"] if r["status"] == "refused"]
+            lines.append(f"- seed {r['variant']['seed']}: {r.get('status', '')} {r.get('mismatches', '')} "
+                         f"{r.get('first_bad_layer') or ''} {r.get('csim', '')} {r.get('csim_bad_layers', '')}")
+    refused = [r for r in (ref or {}).get("records", []) if r["status"] == "refused"]
     if refused:
         lines += ["", "Refused configurations:", ""]
         lines += [f"- seed {r['variant']['seed']}: {r['reason']}" for r in refused[:10]]
@@ -167,16 +183,30 @@ def main() -> None:
     parser.add_argument("--csim", type=int, default=100, help="of which through hls + csim (default 100)")
     parser.add_argument("--seed", type=int, default=1000, help="first seed (default 1000)")
     parser.add_argument("--images", type=int, default=2, help="validation images per configuration")
+    parser.add_argument("--only", choices=["reference", "csim"], default=None,
+                        help="run one part; the other part's last results are kept")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args()
-    result = run(args.configs, args.csim, args.seed, args.images)
+    json_path = args.out / "fuzz.json"
+    result = json.loads(json_path.read_text()) if args.only and json_path.is_file() else {}
+    commands = dict(result.get("command_of", {}))
+    base = f"python bench/fuzz.py --configs {args.configs} --csim {args.csim} --seed {args.seed} --images {args.images}"
+    if args.only != "csim":
+        result["reference"] = run_reference(args.configs, args.seed, args.images)
+        commands["reference"] = base + (" --only reference" if args.only else "")
+    if args.only != "reference":
+        result["csim"] = run_csim(args.configs, args.csim, args.seed, args.images)
+        commands["csim"] = base + (" --only csim" if args.only else "")
+    result["command_of"] = commands
+    result["commands"] = sorted(set(commands.values()))
     args.out.mkdir(parents=True, exist_ok=True)
-    command = (f"python bench/fuzz.py --configs {args.configs} --csim {args.csim} --seed {args.seed} "
-               f"--images {args.images}")
-    (args.out / "fuzz.json").write_text(json.dumps({"command": command, **result}, indent=1) + "\n")
-    write_markdown(result, args.out / "fuzz.md", command)
-    print(f"{result['mismatching_codes']} mismatching codes over {result['configs']} configurations; "
-          f"csim {result['csim_passed']}/{result['csim_configs']} bit-exact")
+    json_path.write_text(json.dumps(result, indent=1) + "\n")
+    write_markdown(result, args.out / "fuzz.md")
+    ref, csim = result.get("reference"), result.get("csim")
+    if ref:
+        print(f"reference: {ref['mismatching_codes']} mismatching codes over {ref['configs']} configurations")
+    if csim:
+        print(f"csim: {csim['passed']}/{csim['configs']} bit-exact")
 
 
 if __name__ == "__main__":
