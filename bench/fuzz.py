@@ -34,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
+import torch  # noqa: E402
+
+torch.set_num_threads(1)   # tiny models: one thread each is fastest, and leaves the other core free
+
 from codegen.errors import QgenError  # noqa: E402
 from codegen.ir.agreement import compare  # noqa: E402
 from codegen.ir.frontend import lower_model  # noqa: E402
@@ -75,7 +79,7 @@ def check_csim(variant, model, workdir: Path) -> dict:
         return {"csim": "hls failed", "detail": result.output.strip().splitlines()[-1:]}
     result = runner.invoke(main, ["csim", str(project), "--json"])
     try:
-        report = json.loads(result.output)
+        report = json.loads(result.stdout)
     except json.JSONDecodeError:
         return {"csim": "error", "detail": result.output.strip().splitlines()[-1:]}
     bad = [r["name"] for r in report["layers"] if r["mismatches"]]

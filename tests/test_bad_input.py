@@ -350,3 +350,23 @@ def test_hostile_checkpoint_names_never_reach_code_tcl_or_paths(case, tiny_check
         csim = run_cli(["csim", str(project)])
         assert csim.exit_code == 0, csim.output
     assert not marker.exists()
+
+
+def test_hls_refuses_when_the_reference_disagrees_with_brevitas(tiny_checkpoint, tmp_path, monkeypatch):
+    """A wrong integer reference (here: every enc2_conv1 code off by one) is caught before writing."""
+    from codegen.ops import Thresholds
+
+    original = Thresholds.apply
+
+    def off_by_one(self, acc):
+        codes = original(self, acc)
+        return codes + 1 if acc.shape[1] == 8 else codes     # enc2_conv1 and its peers: 8 channels
+
+    monkeypatch.setattr(Thresholds, "apply", off_by_one)
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(["hls", "--model", str(tiny_checkpoint), "--out", str(tmp_path / "prj"), "--images", "1"])
+    assert result.exit_code == 2
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: the integer reference disagrees with Brevitas") and "enc2_conv1" in error
+    assert "codes differ" in error and "--skip-reference-check" in error
+    assert list(tmp_path.iterdir()) == []
