@@ -27,11 +27,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-# The main job on the shipped example: checkpoint -> HLS project -> bit-exact C-simulation -> resources.
+# The main job on the shipped example: checkpoint -> HLS project -> bit-exact C-simulation ->
+# cycle-level timing model (FIFOs, deadlocks, frame rate) -> resources.
 demo: install
 	$(BIN)/qgen eval --model $(EXAMPLE)
 	$(BIN)/qgen hls --model $(EXAMPLE) --part $(PART) --out $(PROJECT) --force
 	$(BIN)/qgen csim $(PROJECT)
+	$(BIN)/qgen simulate $(PROJECT)
 	$(BIN)/qgen report-resources $(PROJECT)
 
 test: install

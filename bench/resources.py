@@ -37,8 +37,8 @@ def fitted(graph, part_name: str, clock_ns: float = 10.0) -> dict:
     part = resolve_part(part_name)
     folding, warning = choose_folding(graph, part, clock_ns)
     design = build_design(graph, folding)
-    assign_depths(design)
-    report = estimate_report(design, part, clock_ns)
+    timing = assign_depths(design, clock_ns).to_json()
+    report = estimate_report(design, part, clock_ns, timing)
     weights_bits = sum(op.weights.size * op.weight_type.bits for op in graph.weighted_ops)
     return {k: report[k] for k in ("part", "clock_ns", "total", "available", "utilization_percent", "fits",
                                    "interval_cycles", "bottleneck", "fps", "macs_per_frame", "dsp_roofline_fps",

@@ -114,13 +114,22 @@ def project_copy(edit: Callable[[Path], None] | None = None):
     return setup
 
 
-def manifest_edit(change: Callable[[dict], None]):
+def json_edit(filename: str, change: Callable[[dict], None]):
+    """A project edit: load one of its JSON files, change it, write it back."""
     def edit(root: Path) -> None:
-        path = root / "qgen_project.json"
+        path = root / filename
         data = json.loads(path.read_text())
         change(data)
         path.write_text(json.dumps(data))
     return edit
+
+
+def manifest_edit(change: Callable[[dict], None]):
+    return json_edit("qgen_project.json", change)
+
+
+def _estimate_edit(change: Callable[[dict], None]):
+    return json_edit("resources_estimate.json", change)
 
 
 def csynth_with(old: str, new: str):
@@ -246,6 +255,12 @@ CASES: dict[str, Case] = {
     "csim manifest clock NaN": Case(lambda ws: ["csim", project_copy(manifest_edit(
         lambda d: d.update(clock_ns=float("nan"))))(ws)], "clock_ns"),
     "csim with a broken compiler": Case(lambda ws: ["csim", project_copy()(ws)], "failed", env={"CXX": "/bin/false"}),
+    "estimate not JSON": Case(lambda ws: ["report-resources", project_copy(
+        lambda r: (r / "resources_estimate.json").write_text("{"))(ws)], "not valid JSON"),
+    "estimate with negative LUTs": Case(lambda ws: ["report-resources", project_copy(_estimate_edit(
+        lambda d: d["layers"][0].update(lut=-5)))(ws)], "finite non-negative"),
+    "estimate with markup in a name": Case(lambda ws: ["report-resources", project_copy(_estimate_edit(
+        lambda d: d["layers"][0].update(name="[/bold][link=file:///etc]x")))(ws)], "plain text"),
     # -- train / eval ------------------------------------------------------------------------------------
     "train lr nan": Case(lambda ws: ["train", "--out", str(ws.root / "t.pt"), "--lr", "nan"], "finite"),
     "train lambda inf": Case(lambda ws: ["train", "--out", str(ws.root / "t.pt"), "--lambda-bits", "inf"], "finite"),

@@ -11,7 +11,7 @@ def test_train_then_eval_json(cli, tmp_path):
     assert load_checkpoint(out).config.input_size == 32
     result = cli("eval", "--model", out, "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     for key in ("pixel_accuracy", "dice", "iou", "avg_bits", "avg_bits_weighted", "size_bytes",
                 "float_size_bytes", "layers"):
         assert key in report
@@ -33,7 +33,7 @@ def test_training_is_deterministic_for_a_seed(cli, tmp_path):
 def test_float_baseline(cli, tmp_path):
     out = tmp_path / "f.pt"
     assert cli("train", "--preset", "tiny", "--epochs", "1", "--float", "--out", out, "--json").exit_code == 0
-    report = json.loads(cli("eval", "--model", out, "--json").output)
+    report = json.loads(cli("eval", "--model", out, "--json").stdout)
     assert report["quantized"] is False and report["avg_bits"] == 32.0
     assert report["size_bytes"] == report["float_size_bytes"]
 

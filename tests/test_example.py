@@ -44,5 +44,5 @@ def test_reference_agrees_with_brevitas_on_validation_images():
 def test_example_csim_is_bit_exact(cli, tmp_path):
     out = tmp_path / "example"
     assert cli("hls", "--model", EXAMPLES / "wearable_quantunet.pt", "--out", out, "--images", "1").exit_code == 0
-    report = json.loads(cli("csim", out, "--json").output)
+    report = json.loads(cli("csim", out, "--json").stdout)
     assert report["passed"] and report["mismatches"] == 0

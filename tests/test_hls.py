@@ -28,7 +28,7 @@ def project(tiny_checkpoint, tmp_path_factory):
     result = CliRunner().invoke(main, ["hls", "--model", str(tiny_checkpoint), "--part", "xc7z020",
                                        "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    return out, json.loads(result.output)
+    return out, json.loads(result.stdout)
 
 
 def test_hls_json_summary_and_layout(project):
@@ -198,7 +198,7 @@ def test_csim_passes_bit_exactly(cli, project):
     out, _ = project
     result = cli("csim", out, "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["passed"] and report["mismatches"] == 0
     names = [r["name"] for r in report["layers"]]
     assert "enc1_conv1" in names and "end_to_end.logits" in names and "end_to_end.mask" in names
@@ -215,7 +215,7 @@ def test_csim_reports_the_first_mismatch(cli, project, tmp_path):
     golden.write_bytes(bytes(data))
     result = cli("csim", copy, "--json")
     assert result.exit_code == 1
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     row = next(r for r in report["layers"] if r["name"] == "enc2_conv1")
     assert not report["passed"] and row["mismatches"] == 1 and row["first_mismatch"]["index"] == 5
 
@@ -234,7 +234,7 @@ def test_csim_cache_is_keyed_on_content_not_time_stamps(cli, project, tmp_path):
     old = 1577836800                                # 2020-01-01, older than every cached object
     os.utime(kernel, (old, old))
     result = cli("csim", copy, "--json")
-    assert result.exit_code != 0 or not json.loads(result.output)["passed"]
+    assert result.exit_code != 0 or not json.loads(result.stdout)["passed"]
 
 
 def test_csim_errors(cli, tmp_path, monkeypatch, project):
@@ -257,5 +257,5 @@ def test_csim_is_bit_exact_for_random_bitwidths(cli, tmp_path, seed):
     out = tmp_path / "prj"
     assert cli("hls", "--model", ckpt, "--out", out, "--images", "1").exit_code == 0
     result = cli("csim", out, "--json")
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["passed"], [r for r in report["layers"] if r["mismatches"]]

@@ -15,7 +15,7 @@ def hls4ml_project(tiny_checkpoint, tmp_path_factory):
     result = CliRunner().invoke(main, ["hls", "--backend", "hls4ml", "--model", str(tiny_checkpoint),
                                        "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    return out, json.loads(result.output)
+    return out, json.loads(result.stdout)
 
 
 def test_project_is_a_normal_hls4ml_project_with_our_layers(hls4ml_project):
@@ -47,7 +47,7 @@ def test_precisions_are_the_graph_types(hls4ml_project, tiny_checkpoint):
 def test_csim_is_bit_exact(cli, hls4ml_project):
     out, _ = hls4ml_project
     result = cli("csim", out, "--json")
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["passed"], report
     assert {r["name"] for r in report["layers"]} == {"end_to_end.logits", "end_to_end.mask"}
 
@@ -59,7 +59,7 @@ def test_csim_is_bit_exact_for_random_bitwidths(cli, tmp_path, seed):
     ckpt = save_as_checkpoint(model, tmp_path / "r.pt")
     out = tmp_path / "prj"
     assert cli("hls", "--backend", "hls4ml", "--model", ckpt, "--out", out, "--images", "1").exit_code == 0
-    report = json.loads(cli("csim", out, "--json").output)
+    report = json.loads(cli("csim", out, "--json").stdout)
     assert report["passed"], report
 
 

@@ -270,7 +270,7 @@ def test_goldens_round_trip_and_stream_order(tiny_checkpoint, tmp_path):
 def test_inspect_json(cli, tiny_checkpoint):
     result = cli("inspect", "--model", tiny_checkpoint, "--images", "2", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     weighted = [r for r in report["layers"] if r["weight_bits"] is not None]
     assert len(weighted) == 23
     for key in ("name", "op", "weight_bits", "in_bits", "out_bits", "acc_bits", "macs"):

@@ -45,7 +45,7 @@ def test_report_resources_reads_csynth(cli, tmp_path):
     result = cli("report-resources", "--csynth",
                  FIXTURES / "classic" / "quantunet_prj" / "solution1" / "syn" / "report" / "csynth.xml", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["source"] == "csynth" and report["fits"]
     assert report["fps"] == pytest.approx(1000.0)          # interval 100000 cycles at 10 ns
     assert [r["name"] for r in report["layers"]] == ["enc1_conv1"]
@@ -67,10 +67,10 @@ def test_malformed_csynth_is_a_clear_error(cli, tmp_path, content):
 def test_project_prefers_a_csynth_report_over_the_estimate(cli, tiny_checkpoint, tmp_path):
     out = tmp_path / "prj"
     assert cli("hls", "--model", tiny_checkpoint, "--out", out, "--part", "xczu7ev").exit_code == 0
-    estimate = json.loads(cli("report-resources", out, "--json").output)
+    estimate = json.loads(cli("report-resources", out, "--json").stdout)
     assert estimate["source"] == "estimate" and estimate["part"] == "xczu7ev-ffvc1156-2-e"
     shutil.copytree(FIXTURES / "classic" / "quantunet_prj", out / "quantunet_prj")
-    real = json.loads(cli("report-resources", out, "--json").output)
+    real = json.loads(cli("report-resources", out, "--json").stdout)
     assert real["source"] == "csynth" and real["total"]["lut"] == 25000
 
 
@@ -81,16 +81,19 @@ def test_bram_packing_follows_finn():
     assert formulas.bram18_for(4, 4096) == 1 and formulas.bram18_for(8, 4096) == 2   # 9-bit mode, 2K deep
     assert formulas.bram18_for(36, 512) == 1 and formulas.bram18_for(72, 512) == 2
     assert formulas.bram18_for(18, 1025) == 2
-    assert formulas.memory(8, 2) == formulas.Cost(ff=16)                       # registers
-    assert formulas.memory(32, 100) == formulas.Cost(lut=64)                   # LUTRAM: 32 bits x 2 x 64
-    assert formulas.memory(32, 4096) == formulas.Cost(bram_18k=8)
-    assert formulas.fifo(16, 1000) == formulas.Cost(lut=40, ff=80, bram_18k=1)
+    assert formulas.ram(8, 2) == formulas.Cost(ff=16)                          # registers
+    assert formulas.ram(24, 128) == formulas.Cost(lut=48, ff=24)               # RAM128X1S per bit (Yosys)
+    assert formulas.ram(64, 512) == formulas.Cost(bram_18k=2)                  # one RAMB36E1 (Yosys)
+    assert formulas.fifo(16, 1000).bram_18k == 1
 
 
 def test_multiplier_costs():
-    assert formulas.lut_multiplier(4, 4) == 24          # (2*ceil(8/6) - 1) * 8
-    assert formulas.lut_multiplier(2, 3) == 5
-    assert formulas.dsp_multiplier(8, 8) == 1
+    assert formulas.lut_multiplier(2, 3) == 5           # narrow-range 2-bit weights: 2A - 1 (Yosys: 5)
+    assert formulas.lut_multiplier(5, 2) == 10          # two partial products (Yosys: 10)
+    assert formulas.lut_multiplier(8, 8) == pytest.approx(111, rel=0.15)       # Yosys: 111
+    assert formulas.lut_multiplier(8, 8) > 2 * formulas.lut_multiplier(4, 4)   # follows W*A, not W+A
+    assert formulas.dsp_multiplier(8, 8) == 1 and formulas.dsp_multiplier(25, 17) == 1
+    assert formulas.dsp_multiplier(26, 8) == 2
 
 
 def test_hand_checked_conv_estimate():
@@ -103,21 +106,22 @@ def test_hand_checked_conv_estimate():
     op = g.op("c")
     acc, thr = op.acc_type.bits, thresholds.dtype.bits
     fold = LayerFold(pe=2, simd=6, mult="lut")
-    mults = 6 * (2 * 2 - 1) * 7                 # six 3x4-bit LUT multipliers per PE: 21 LUTs each
-    adders = 7 * (2 * 6 - 1)
-    comparators = 2 * thr                       # binary search: one comparator per output bit
-    lut = (300 + 1.1 * 2 * (mults + adders + acc + comparators)
-           + 36                                 # weight ROM 6 deep x 36 bits: LUTRAM
-           + 2 * thr                            # threshold level 1 (4 deep) per PE: LUTRAM
-           + 2 * 8                              # two line-buffer rows, 8 pixels x 8 bits: LUTRAM
-           + 24)                                # window mux: 24 lane bits choosing 1 of 3
-    ff = (2 * (2 * acc + 6 * 7) + 64            # accumulators, product registers, control
-          + 2 * 2 * thr                         # threshold level 0 (2 deep) per PE: registers
-          + 18 * 4 + 4 * 2)                     # window and output pixel registers
+    parts = op.estimate(g, fold).parts
+    F = formulas
+    assert parts["multipliers"] == 12 * F.Cost(lut=F.lut_multiplier(3, 4))    # PE x SIMD 3x4-bit products
+    assert parts["adders"] == 2 * F.adder_tree(7, 6, acc)                       # per PE: 6 products of 7 bits
+    # tree: three 8-bit adders, then 9 bits (two of them), then 10 bits (with the third); n - 1 LUTs each
+    assert F.adder_tree(7, 6, acc) == F.Cost(lut=(8 - 1) * 3 + (9 - 1) + (10 - 1) + acc, ff=acc)
+    assert parts["thresholds"] == 2 * F.threshold_search(2, 2, thr)             # 2 levels, NF = 2
+    assert parts["weights"] == F.rom(2 * 6 * 3, 2 * 3)                          # 6 words of 36 bits
+    assert parts["line_buffer"] == F.ram(8, 8) + F.ram(8, 8)                    # two rows of 8 pixels x 8 bits
+    assert parts["window"] == F.window_mux(24, 3) + F.Cost(lut=3 * 2 * 4, ff=18 * 4 + 4 * 2)
+    assert parts["control"] == F.control() and parts["fifo"] == F.Cost()
     cost = op.estimate(g, fold)
-    assert cost.lut == pytest.approx(lut) and cost.ff == pytest.approx(ff)
+    assert cost.rounded()["lut"] == sum(p.rounded()["lut"] for p in parts.values())
     assert cost.dsp == 0 and cost.bram_18k == 0
-    assert op.estimate(g, LayerFold(2, 6, "dsp")).dsp == 12
+    dsp = op.estimate(g, LayerFold(2, 6, "dsp"))
+    assert dsp.dsp == 12 and dsp.parts["multipliers"].lut == 0 and dsp.parts["multipliers"].ff == 0
     assert op.cycles(g, fold) == 9 * 9 * 2 * 3
 
 
@@ -159,11 +163,11 @@ def test_example_fits_the_zynq_7020_and_html(cli, tmp_path):
     out = tmp_path / "example"
     result = cli("hls", "--model", EXAMPLE, "--part", "xc7z020", "--fit", "--json", "--out", out, "--images", "1")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["estimate"]["fits"]
     html = tmp_path / "r.html"
     result = cli("report-resources", out, "--json", "--html", html)
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["fits"] and report["source"] == "estimate" and report["fps"] > 0
     page = html.read_text()
     assert "data:image/png;base64," in page and "fits" in page

@@ -8,6 +8,7 @@ import click
 
 from ..console import console as make_console, echo_json
 from ..errors import QgenError
+from .params import CLOCK_NS, POSITIVE, FiniteFloat
 
 PROJECTS_DIR = Path("projects")
 
@@ -19,42 +20,52 @@ PROJECTS_DIR = Path("projects")
 @click.option("--backend", type=click.Choice(["templates", "hls4ml"]), default="templates", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="project folder (default: projects/<model name>)")
-@click.option("--clock-ns", default=10.0, show_default=True, type=click.FloatRange(min=0.5, max=100.0))
+@click.option("--clock-ns", default=10.0, show_default=True, type=CLOCK_NS)
 @click.option("--images", "n_images", default=2, show_default=True, type=click.IntRange(1, 64),
               help="validation images to write golden vectors for")
 @click.option("--folding", "folding_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="per-layer PE/SIMD/mult JSON (as written into a project's folding.json)")
 @click.option("--fit", is_flag=True, help="maximise throughput within the part; fail if nothing fits "
               "(the default does the same but falls back to a fully folded design)")
-@click.option("--target-fps", type=click.FloatRange(min=0.0, min_open=True), default=None,
+@click.option("--target-fps", type=POSITIVE, default=None,
               help="the least resources reaching this frame rate")
-@click.option("--max-utilization", default=0.8, show_default=True, type=click.FloatRange(0.05, 1.0),
+@click.option("--max-utilization", default=0.8, show_default=True, type=FiniteFloat(0.05, 1.0),
               help="fraction of each resource the folding may use")
 @click.option("--templates", "templates_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="use an edited copy of the templates (see `qgen templates export`)")
+@click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="per-op correction factors for the estimate (report-resources --save-calibration)")
+@click.option("--skip-reference-check", is_flag=True,
+              help="experts: write the project even if the integer reference disagrees with Brevitas "
+                   "on the golden images (checked by default)")
 @click.option("--force", is_flag=True, help="overwrite an existing project folder")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fit, target_fps, max_utilization,
-        templates_dir, force, as_json):
+        templates_dir, calibration_path, skip_reference_check, force, as_json):
     """Turn a checkpoint into a Vitis HLS project sized to its learned bitwidths."""
     from ..hls.project import HlsRequest
     from ..parts import resolve_part
-    from ..pipeline import lower, validation_images
+    from ..pipeline import check_reference, lower, validation_images
+    from ..project_io import check_target
     from ..resources.fit import choose_folding
 
     if sum([folding_path is not None, fit, target_fps is not None]) > 1:
         raise QgenError("use only one of --folding, --fit and --target-fps")
     target = resolve_part(part)  # fail on bad options before any heavy work
     templates, tcl = _template_dirs(templates_dir)
+    calibration = _load_calibration(calibration_path)
+    if out_dir is not None:
+        check_target(out_dir, force)
     lowered = lower(model_path)
-    out_dir = out_dir or PROJECTS_DIR / lowered.name
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise QgenError(f"'{out_dir}' already exists; use --force to overwrite it")
+    if out_dir is None:   # the name is a checked C identifier, so this stays inside projects/
+        out_dir = check_target(PROJECTS_DIR / lowered.name, force)
     graph = lowered.graph
     folding, warning = choose_folding(graph, target, clock_ns, folding_path=folding_path, fit=fit,
-                                      target_fps=target_fps, headroom=max_utilization)
+                                      target_fps=target_fps, headroom=max_utilization, calibration=calibration)
     images, ids = validation_images(lowered.ckpt, n_images)
-    summary = _generator(backend)(lowered, HlsRequest(target, clock_ns, n_images, backend), out_dir, folding, force=force,
+    if not skip_reference_check:
+        check_reference(lowered, images)
+    summary = _generator(backend)(lowered, HlsRequest(target, clock_ns, n_images, backend, calibration), out_dir, folding, force=force,
                        templates_dir=templates, tcl_dir=tcl, images=images, image_ids=ids)
     summary = {"project": str(out_dir), **summary}
     if warning:
@@ -64,6 +75,13 @@ def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fi
         echo_json(summary)
         return
     _print_summary(summary)
+
+
+def _load_calibration(path):
+    if path is None:
+        return None
+    from ..resources.calibration import Calibration
+    return Calibration.load(path)
 
 
 def _generator(backend: str):

@@ -1,13 +1,13 @@
 """`qgen report-resources`: real csynth numbers when Vitis has run, analytical estimates otherwise."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from ..console import console as make_console, echo_json
 from ..errors import QgenError
+from .params import CLOCK_NS
 
 
 @click.command("report-resources")
@@ -17,17 +17,37 @@ from ..errors import QgenError
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="estimate straight from a checkpoint (no project needed)")
 @click.option("--part", default=None, help="with --model: the part (default xc7z020)")
-@click.option("--clock-ns", default=10.0, show_default=True, type=float, help="with --model: the clock")
+@click.option("--clock-ns", default=10.0, show_default=True, type=CLOCK_NS, help="with --model: the clock")
 @click.option("--folding", "folding_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="with --model: a folding JSON (default: fit the part)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="also write a self-contained HTML report")
-def report_resources(project, csynth_path, model_path, part, clock_ns, folding_path, as_json, html_path):
+@click.option("--compare", is_flag=True, help="estimate and Vitis csynth side by side per layer, with their ratio")
+@click.option("--save-calibration", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write per-op correction factors (Vitis / estimate) from the comparison")
+@click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="apply per-op correction factors to the estimate")
+def report_resources(project, csynth_path, model_path, part, clock_ns, folding_path, as_json, html_path,
+                     compare, save_path, calibration_path):
     """LUT/FF/DSP/BRAM and latency per layer against the part, with a fit verdict and frame rate."""
+    from ..resources.calibration import Calibration
+
+    calibration = Calibration.load(calibration_path) if calibration_path is not None else None
     bit_rows = None
-    if model_path is not None:
-        report, bit_rows, title = _from_model(model_path, part or "xc7z020", clock_ns, folding_path)
+    if html_path is not None and not html_path.parent.is_dir():     # before any work is done
+        raise QgenError(f"folder '{html_path.parent}' for the --html report does not exist")
+    if compare or save_path is not None:
+        report, bit_rows, title = _compare(project, csynth_path, model_path, part, clock_ns, folding_path,
+                                           calibration)
+        if save_path is not None:
+            _save_calibration(report, calibration, save_path)
+    elif model_path is not None:
+        report, bit_rows, title = _from_model(model_path, part or "xc7z020", clock_ns, folding_path, calibration)
+    elif csynth_path is not None and calibration is not None:
+        raise QgenError("--calibration corrects estimates, not a csynth report; add --compare to see both")
+    elif calibration is not None:
+        report, bit_rows, title, _ = _project_estimate(project, calibration)
     elif csynth_path is not None:
         report, title = _from_csynth(csynth_path, project), f"csynth {csynth_path}"
     else:
@@ -43,10 +63,12 @@ def report_resources(project, csynth_path, model_path, part, clock_ns, folding_p
         if found is not None:
             report = _from_csynth(found, root)
         else:
+            from ..resources.report import load_estimate
+
             estimate = root / "resources_estimate.json"
             if not estimate.is_file():
                 raise QgenError(f"{root} has neither a csynth.xml nor resources_estimate.json; regenerate it")
-            report = json.loads(estimate.read_text())
+            report = load_estimate(estimate)
     if html_path is not None:
         from ..resources.html import render_html
         html_path.write_text(render_html(report, title, bit_rows))
@@ -54,11 +76,92 @@ def report_resources(project, csynth_path, model_path, part, clock_ns, folding_p
         echo_json(report)
     else:
         _print(report, title)
+        if report.get("compare"):
+            _print_compare(report)
+        if save_path is not None:
+            click.echo(f"wrote {save_path}")
         if html_path is not None:
             click.echo(f"wrote {html_path}")
 
 
-def _from_model(model_path, part_name, clock_ns, folding_path):
+def _project_estimate(project, calibration=None):
+    """A project's resources_estimate.json (scaled by `calibration`), its layer table and title."""
+    from .hls_cmds import _only_project
+    from ..hls.project import load_project
+    from ..resources.calibration import calibrate_report
+    from ..resources.report import load_estimate
+
+    root, manifest = load_project(project or _only_project())
+    estimate = root / "resources_estimate.json"
+    if not estimate.is_file():
+        raise QgenError(f"{root} has no resources_estimate.json; regenerate it with qgen hls")
+    report = load_estimate(estimate)
+    if calibration is not None:
+        report = calibrate_report(report, calibration, str(estimate))
+    return report, manifest["layers"], f"{manifest['model']} on {manifest['part']}", root
+
+
+def _compare(project, csynth_path, model_path, part, clock_ns, folding_path, calibration):
+    """The estimate with `compare` rows: per layer estimate, Vitis's per-function numbers and their ratio."""
+    from ..resources.calibration import compare_rows, ratio
+    from ..resources.csynth import find_report, parse_project_reports
+
+    root = project
+    if model_path is not None:
+        report, bit_rows, title = _from_model(model_path, part or "xc7z020", clock_ns, folding_path, calibration)
+    else:
+        report, bit_rows, title, root = _project_estimate(project, calibration)
+    found = csynth_path if csynth_path is not None else (find_report(root) if root is not None else None)
+    if found is None:
+        raise QgenError("--compare needs Vitis's csynth.xml: run C synthesis on the project or pass --csynth FILE")
+    top, functions = parse_project_reports(found)
+    rows = compare_rows(report["layers"], [{"name": f["name"], **f["resources"]} for f in functions])
+    if not any(r["csynth"] is not None for r in rows):
+        raise QgenError(f"{found}: no per-layer report (<layer>_csynth.xml beside it) matches a layer of the estimate")
+    keys = ("lut", "ff", "dsp", "bram_18k")
+    report["compare"] = rows
+    report["compare_total"] = {"estimate": {k: report["total"][k] for k in keys},
+                               "csynth": {k: top["resources"][k] for k in keys},
+                               "ratio": {k: ratio(report["total"][k], top["resources"][k]) for k in keys}}
+    report["csynth_file"] = str(found)
+    return report, bit_rows, title + f" vs {found}"
+
+
+def _save_calibration(report: dict, calibration, path: Path) -> None:
+    """Per-op factors Vitis / estimate; on top of an applied calibration, the two compose."""
+    from ..resources.calibration import Calibration, factors_from_compare
+
+    factors = factors_from_compare(report["compare"])
+    if not factors:
+        raise QgenError("no layer has both an estimate and a non-zero Vitis figure: nothing to calibrate")
+    if calibration is not None:
+        factors = {op: {k: round(v * calibration.factor(op, k), 4) for k, v in f.items()} for op, f in factors.items()}
+        for op, f in calibration.factors.items():
+            for k, v in f.items():
+                factors.setdefault(op, {}).setdefault(k, v)
+    Calibration(factors, source=f"{report['csynth_file']} vs qgen estimate").save(path)
+
+
+def _print_compare(report: dict) -> None:
+    from rich.table import Table
+
+    def fmt(r, k):
+        if r["csynth"] is None:
+            return f"{r['estimate'][k]:,} / -"
+        q = r["ratio"][k]
+        return f"{r['estimate'][k]:,} / {r['csynth'][k]:,}" + ("" if q is None else f" ({q:.2f})")
+
+    table = Table("layer", "op", "LUT est / Vitis (ratio)", "FF", "DSP", "BRAM_18K")
+    for r in report["compare"]:
+        table.add_row(r["name"], r["op"], *[fmt(r, k) for k in ("lut", "ff", "dsp", "bram_18k")])
+    make_console().print(table)
+    total = report["compare_total"]
+    click.echo("total estimate / Vitis: " + ", ".join(
+        f"{k.upper()} {total['estimate'][k]:,} / {total['csynth'][k]:,}"
+        + ("" if total["ratio"][k] is None else f" ({total['ratio'][k]:.2f})") for k in ("lut", "ff", "dsp", "bram_18k")))
+
+
+def _from_model(model_path, part_name, clock_ns, folding_path, calibration=None):
     from ..hls.design import build_design
     from ..hls.fifo import assign_depths
     from ..hls.project import layer_rows
@@ -69,12 +172,13 @@ def _from_model(model_path, part_name, clock_ns, folding_path):
 
     part = resolve_part(part_name)
     lowered = lower(model_path)
-    folding, warning = choose_folding(lowered.graph, part, clock_ns, folding_path=folding_path)
+    folding, warning = choose_folding(lowered.graph, part, clock_ns, folding_path=folding_path, calibration=calibration)
     if warning:
         click.echo(f"Warning: {warning}", err=True)
     design = build_design(lowered.graph, folding)
-    assign_depths(design)
-    return estimate_report(design, part, clock_ns), layer_rows(design), f"{lowered.name} on {part.full}"
+    timing = assign_depths(design, clock_ns).to_json()      # FIFO depths and interval from the timing model
+    return (estimate_report(design, part, clock_ns, timing, calibration), layer_rows(design),
+            f"{lowered.name} on {part.full}")
 
 
 def _from_csynth(path: Path, project: Path | None) -> dict:
@@ -85,7 +189,9 @@ def _from_csynth(path: Path, project: Path | None) -> dict:
     top, functions = parse_project_reports(path)
     macs = None
     if project is not None and (project / "resources_estimate.json").is_file():
-        macs = json.loads((project / "resources_estimate.json").read_text()).get("macs_per_frame")
+        from ..resources.report import load_estimate
+
+        macs = load_estimate(project / "resources_estimate.json").get("macs_per_frame")
     layers = [{"name": f["name"], "op": "", **f["resources"], "cycles": f["latency_worst"],
                "interval": f["interval_max"]} for f in functions]
     return summarize(source="csynth", part=top["part"] or "unknown", clock_ns=top["clock_ns"] or 0.0,
@@ -116,6 +222,8 @@ def _print(report: dict, title: str) -> None:
     console.print(f"{verdict} on {report['part']} ({pct})")
     if report.get("fps"):
         line = f"interval {report['interval_cycles']:,} cycles -> {report['fps']:.1f} frames/s at {report['clock_ns']} ns"
+        if report.get("interval_source"):
+            line += f" ({report['interval_source']})"
         if report.get("roofline_ratio"):
             line += (f"; DSP roofline {report['dsp_roofline_fps']:.1f} frames/s "
                      f"({report['macs_per_frame']:,} MACs/frame): {100 * report['roofline_ratio']:.0f} %")

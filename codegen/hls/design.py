@@ -2,7 +2,8 @@
 
 Hardware adds an AXI input kernel, a `split` kernel wherever a tensor feeds two consumers (every
 skip connection: a FIFO has one reader), and maps the IR's `mask` op to the AXI output kernel.
-Each kernel has a template, a context of template variables and its input/output streams.
+Each kernel has a template, a context of template variables, its input/output streams and a
+schedule for the timing model (ops own theirs; the two hardware-only kernels are described here).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import QgenError
 from ..ir.graph import Graph
+from ..timing.schedule import Schedule, TimedKernel, TimingModel, pixelwise
 from .cpp import code_type, pixel_type
 from .folding import Folding, LayerFold
 
@@ -17,6 +19,12 @@ TOP = "quantunet"
 SPLIT_TEMPLATE = "kernels/split.cpp.j2"
 INPUT_TEMPLATE = "kernels/input.cpp.j2"
 AXIS_IN, AXIS_OUT = "in", "out"
+
+# Schedules of the kernels without an IR op: one pixel per iteration (input.cpp.j2, split.cpp.j2).
+HARDWARE_SCHEDULES = {
+    INPUT_TEMPLATE: lambda ctx: pixelwise(ctx["H"] * ctx["W"], 1, 1),
+    SPLIT_TEMPLATE: lambda ctx: pixelwise(ctx["H"] * ctx["W"], 1, ctx["outputs"]),
+}
 
 
 @dataclass
@@ -41,6 +49,11 @@ class Kernel:
     def source(self) -> str:
         return f"firmware/layers/{self.function}.cpp"
 
+    def schedule(self, design: "Design") -> Schedule:
+        if self.op is not None:
+            return self.op.schedule(design.graph, design.folding.get(self.op.name, LayerFold()))
+        return HARDWARE_SCHEDULES[self.template](self.context)
+
 
 @dataclass
 class Design:
@@ -56,6 +69,13 @@ class Design:
 
     def producer(self, stream: str) -> Kernel:
         return next(k for k in self.kernels if stream in k.outputs)
+
+    def timing_model(self, clock_ns: float = 10.0) -> TimingModel:
+        """Every kernel's schedule and every FIFO's declared depth, for codegen.timing."""
+        kernels = [TimedKernel(k.function, list(k.inputs), list(k.outputs), k.schedule(self)) for k in self.kernels]
+        depths = {name: s.depth for name, s in self.streams.items() if s.tensor}
+        external = {name for name, s in self.streams.items() if not s.tensor}
+        return TimingModel(kernels, depths, external, clock_ns)
 
 
 def build_design(graph: Graph, folding: Folding) -> Design:

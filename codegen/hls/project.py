@@ -9,10 +9,13 @@ Layout of a generated project:
   tb/tb_quantunet.cpp        testbench (g++ csim, Vitis csim_design and cosim_design)
   tb_data/                   golden vectors + manifest.json
   build_prj.tcl, hls_config.cfg, synth_layer.tcl, README.md
+  schedule.json              kernel schedules and FIFO depths for `qgen simulate` (the timing model)
 """
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +24,14 @@ from ..goldens import write_goldens
 from ..parts import Part
 from ..project_io import atomic_directory
 from ..resources.estimate import estimate_report
+from ..timing.schedule import model_to_json
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
 from .folding import Folding
 from .lint import lint_project
 from .render import Renderer
+
+SCHEDULE_FILE = "schedule.json"     # what `qgen simulate` needs: every kernel's schedule and FIFO depth
 
 PROJECT_FORMAT = "qgen-project"
 CFLAGS = "-std=c++14"   # includes are relative to each file, as Vitis C-simulation builds elsewhere
@@ -37,6 +43,7 @@ class HlsRequest:
     clock_ns: float
     n_images: int
     backend: str = "templates"
+    calibration: object = None      # resources.calibration.Calibration: the user's correction factors
 
 
 def layer_rows(design: Design) -> list[dict]:
@@ -127,9 +134,10 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
     graph = lowered.graph
     renderer = Renderer(templates_dir, tcl_dir)
     design = build_design(graph, folding)
-    assign_depths(design)
-    resources = estimate_report(design, request.part, request.clock_ns)
+    timing = assign_depths(design, request.clock_ns).to_json()
+    resources = estimate_report(design, request.part, request.clock_ns, timing, request.calibration)
     files = render_project(design, request, renderer)
+    files[SCHEDULE_FILE] = json.dumps(model_to_json(design.timing_model(request.clock_ns))) + "\n"
     files["tb/tb_quantunet.cpp"] = renderer.render("testbench.cpp.j2",
                                                    _testbench_context(design, len(images), list(graph.tensors)))
     summary = project_summary(graph, request, layer_rows(design), resources, build={
@@ -143,6 +151,7 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
     })
     summary["fifos"] = [{"name": s.name, "tensor": s.tensor, "depth": s.depth, "comment": s.comment}
                         for s in design.streams.values() if s.tensor and s.depth > 2]
+    summary["timing"] = timing
     files["folding.json"] = json.dumps(folding.to_json(), indent=2) + "\n"
     files["resources_estimate.json"] = json.dumps(resources, indent=2) + "\n"
 
@@ -202,9 +211,59 @@ def load_project(path: str | Path) -> tuple[Path, dict]:
         data = json.loads(manifest.read_text())
     except json.JSONDecodeError as exc:
         raise QgenError(f"{manifest} is not valid JSON (line {exc.lineno})") from None
-    if data.get("format") != PROJECT_FORMAT:
+    except UnicodeDecodeError:
+        raise QgenError(f"{manifest} is not UTF-8 text") from None
+    if not isinstance(data, dict) or data.get("format") != PROJECT_FORMAT:
         raise QgenError(f"{manifest} is not a qgen project manifest")
+    _check_manifest(data, manifest)
     return root, data
+
+
+_REL_PATH = re.compile(r"(?!/)(?!.*\.\.)[A-Za-z0-9_./-]{1,200}")     # relative, inside the project
+_DEFINE_VALUE = re.compile(r"-?\d{1,12}|[A-Za-z_]\w{0,63}|\"[A-Za-z0-9_./-]{0,100}\"")
+
+
+def _check_manifest(data: dict, manifest: Path) -> None:
+    """The manifest steers the compiler (sources, include folders, -D flags): it is input like any
+    other file, so every field is checked before anything is compiled or run."""
+    def bad(field: str, expected: str):
+        raise QgenError(f"{manifest}: '{field}' must be {expected}; regenerate the project with qgen hls")
+
+    def rel_path(field: str, value) -> None:
+        if not isinstance(value, str) or not _REL_PATH.fullmatch(value):
+            bad(field, "a relative path inside the project")
+
+    for field in ("model", "backend", "part", "top"):
+        if not isinstance(data.get(field), str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", data[field]):
+            bad(field, "a plain name")
+    clock = data.get("clock_ns")
+    if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not math.isfinite(clock) or clock <= 0:
+        bad("clock_ns", "a positive number")
+    images = data.get("images")
+    if isinstance(images, bool) or not isinstance(images, int) or not 1 <= images <= 10_000:
+        bad("images", "a count of golden images")
+    sources = data.get("sources")
+    if not isinstance(sources, list) or not sources:
+        bad("sources", "a list of source files")
+    for i, source in enumerate(sources):
+        rel_path(f"sources[{i}]", source)
+    for field in ("testbench", "tcl"):
+        rel_path(field, data.get(field))
+    if data.get("precompiled_header") is not None:
+        rel_path("precompiled_header", data["precompiled_header"])
+    include_dirs = data.get("include_dirs", [])
+    if not isinstance(include_dirs, list):
+        bad("include_dirs", "a list")
+    for i, folder in enumerate(include_dirs):
+        rel_path(f"include_dirs[{i}]", folder)
+    defines = data.get("defines", {})
+    if not isinstance(defines, dict):
+        bad("defines", "a map")
+    for key, value in defines.items():
+        if not re.fullmatch(r"[A-Za-z_]\w{0,63}", key) or not _DEFINE_VALUE.fullmatch(str(value)):
+            bad(f"defines.{str(key)[:30]}", "a macro name with a number, name or plain quoted string")
+    if not isinstance(data.get("layers", []), list):
+        bad("layers", "a list")
 
 
 def _project_readme(summary: dict) -> str:
@@ -213,6 +272,8 @@ def _project_readme(summary: dict) -> str:
 Part `{summary['part']}`, clock {summary['clock_ns']} ns, backend `{summary['backend']}`.
 
 - C-simulation without Xilinx tools: `qgen csim {{this folder}}`
+- Timing (cycle-level model of the dataflow, FIFO deadlocks, frame rate): `qgen simulate {{this folder}}`;
+  after editing kernels, Vitis cosim: `vitis_hls -f build_prj.tcl -tclargs synth=1 cosim=1 [fifo_sizing=1]`
 - Vitis HLS (classic): `vitis_hls -f {summary['tcl']}` (csim + csynth; `-tclargs cosim=1 export=1` for more)
 - Vitis 2023.2+: `vitis-run --mode hls --tcl build_prj.tcl`, or the unified flow with `hls_config.cfg`
   (`v++ -c --mode hls --config hls_config.cfg --work_dir quantunet_hls`)

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir.tensor import Tensor
-from ..resources.formulas import Cost
+from ..resources.formulas import Breakdown, Cost
 
 OPS: dict[str, type["Op"]] = {}
 
@@ -52,10 +52,18 @@ class Op:
         _, h, w = graph.tensors[self.output].shape
         return h * w
 
+    def schedule(self, graph, fold=None):
+        """The kernel's loop as the timing model sees it (codegen/timing/schedule.py): by default one
+        pixel per iteration, every input read and the output written in each iteration."""
+        from ..timing.schedule import pixelwise
+        _, h, w = graph.tensors[self.output].shape
+        return pixelwise(h * w, len(self.inputs), 1)
+
     def estimate(self, graph, fold=None):
-        """Resources of this op's kernel (a Cost); pixel-wise kernels default to control + registers."""
+        """Resources of this op's kernel as a Breakdown of parts (formulas.PARTS); pixel-wise kernels
+        default to control + pixel registers (heuristic)."""
         y = graph.tensors[self.output]
-        return Cost(lut=60, ff=2 * y.channels * y.dtype.bits + 32)
+        return Breakdown(control=Cost(lut=60, ff=2 * y.channels * y.dtype.bits + 32))
 
     def summary(self, inputs: list[Tensor], output: Tensor) -> dict:
         """One row of the layer table. Weighted ops add weight/accumulator figures."""

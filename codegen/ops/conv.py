@@ -91,7 +91,8 @@ class WeightedOp(Op):
     def mult_impl(self, x: Tensor, fold) -> str:
         return fold.mult_impl(self.weight_type.bits + x.dtype.bits)
 
-    def _mvau_cost(self, graph, fold, weight_depth: int) -> Cost:
+    def _mvau_cost(self, graph, fold, weight_depth: int) -> formulas.Breakdown:
+        """Multipliers, adder tree + accumulators, threshold search, weight ROM and control, as parts."""
         x = graph.tensors[self.inputs[0]]
         out_ch, window = self.fold_dims()
         nf = out_ch // fold.pe
@@ -205,18 +206,22 @@ class Conv(WeightedOp):
             data.update(bias_shape=[out_ch // fold.pe, fold.pe], bias_init=c_array(per_pe(bias, fold.pe)))
         return data
 
-    def estimate(self, graph, fold) -> Cost:
-        """MVAU (weights, multipliers, thresholds) + line buffer, window registers and its multiplexer."""
+    def estimate(self, graph, fold) -> formulas.Breakdown:
+        """MVAU (weights, multipliers, adders, thresholds) + line buffer, window registers and its multiplexer."""
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, window = self.fold_dims()
         nf, sf = out_ch // fold.pe, window // fold.simd
         a = x.dtype.bits
         cost = self._mvau_cost(graph, fold, nf * sf)
-        for _ in range(self.kernel - 1):           # one memory per buffered row (partitioned dim 1)
-            cost += formulas.memory(x.channels * a, x.shape[2])
-        cost += Cost(lut=formulas.mux_luts(fold.simd * a, sf),
-                     ff=window * a + out_ch * y.dtype.bits)  # window and output pixel registers
-        return cost
+        if self.thresholds is None:                # the head's bias[NF][PE] ROM
+            cost = cost.add("weights", formulas.rom(fold.pe * self.acc_type.bits, nf))
+        for _ in range(self.kernel - 1):           # one RAM per buffered row (partitioned dim 1)
+            cost = cost.add("line_buffer", formulas.ram(x.channels * a, x.shape[2]))
+        # the SIMD-lane multiplexer, the window and output pixel registers, and (heuristic) the
+        # select of the window's new column between line buffer, input pixel and zero padding
+        return cost.add("window", formulas.window_mux(fold.simd * a, sf)
+                        + Cost(lut=self.kernel * x.channels * a if self.kernel > 1 else 0,
+                               ff=window * a + out_ch * y.dtype.bits))
 
     def schedule(self, graph, fold):
         """conv.cpp.j2 / head.cpp.j2: raster position (r, c) takes NF*SF iterations; its first reads

@@ -15,7 +15,7 @@ from .activation import Thresholds
 from ..resources import formulas
 from ..resources.formulas import Cost
 from .base import register_op
-from .conv import WeightedOp, accumulator_bounds, mvau_context, mvau_data
+from .conv import WeightedOp, accumulator_bounds, mvau_context, mvau_data, mvau_depth
 
 
 @register_op
@@ -68,18 +68,32 @@ class ConvTranspose2x2(WeightedOp):
         taps = [self.weights[:, :, dy, dx] for dy in range(2) for dx in range(2)]  # tap = dy * 2 + dx
         return mvau_data(self, fold, taps)
 
-    def estimate(self, graph, fold) -> Cost:
-        """MVAU over the four taps + the one-row input buffer."""
+    def estimate(self, graph, fold) -> formulas.Breakdown:
+        """MVAU over the four taps + the one-row input buffer, the lane multiplexer and registers."""
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, length = self.fold_dims()
         nf, sf = out_ch // fold.pe, length // fold.simd
         a = x.dtype.bits
-        return (self._mvau_cost(graph, fold, 4 * nf * sf) + formulas.memory(x.channels * a, x.shape[2])
-                + Cost(lut=formulas.mux_luts(fold.simd * a, sf), ff=length * a + out_ch * y.dtype.bits))
+        return (self._mvau_cost(graph, fold, 4 * nf * sf)
+                .add("line_buffer", formulas.ram(x.channels * a, x.shape[2]))
+                .add("window", formulas.window_mux(fold.simd * a, sf) + Cost(ff=length * a + out_ch * y.dtype.bits)))
 
     def fold_dims(self) -> tuple[int, int]:
         o, c = self.weights.shape[:2]
         return o, c
+
+    def schedule(self, graph, fold):
+        """conv_transpose.cpp.j2: loops i, dy, j, dx, f over the OUTPUT; the first fold of output
+        (2i, 2j) reads input (i, j), the last fold of every output pixel writes it. Odd output rows
+        read nothing, so the producer must be able to run ahead by up to a row (see the FIFO sizing)."""
+        from ..timing.schedule import Schedule
+        _, h, w = graph.tensors[self.inputs[0]].shape
+        out_ch, length = self.fold_dims()
+        folds = (out_ch // fold.pe) * (length // fold.simd)
+        i, dy, j, dx = np.meshgrid(np.arange(h), np.arange(2), np.arange(w), np.arange(2), indexing="ij")
+        first = np.arange(i.size, dtype=np.int64) * folds
+        return Schedule(i.size * folds, mvau_depth(fold, self.thresholds.out_type.bits if self.thresholds else None),
+                        [first[((dy == 0) & (dx == 0)).ravel()]], [first + folds - 1])
 
     def cycles(self, graph, fold) -> int:
         # one output pixel (a 1x1 product of the tap under it) per NF * SF cycles

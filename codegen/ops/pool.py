@@ -7,7 +7,7 @@ import numpy as np
 
 from ..hls.cpp import code_type, pixel_type
 from ..ir.tensor import Tensor
-from ..resources.formulas import Cost, memory
+from ..resources.formulas import Breakdown, Cost, ram
 from .base import Op, register_op
 
 
@@ -34,7 +34,16 @@ class MaxPool2x2(Op):
         """Row of partial maxima + two comparators per channel."""
         x = graph.tensors[self.inputs[0]]
         width = x.channels * x.dtype.bits
-        return memory(width, x.shape[2] // 2) + Cost(lut=80 + 3 * width, ff=3 * width + 32)
+        return Breakdown(line_buffer=ram(width, x.shape[2] // 2),            # heuristic below: not calibrated
+                         window=Cost(lut=3 * width, ff=3 * width), control=Cost(lut=80, ff=32))
+
+    def schedule(self, graph, fold=None):
+        """maxpool.cpp.j2: one input pixel per iteration; odd columns of odd rows write a result."""
+        from ..timing.schedule import Schedule, raster
+        _, h, w = graph.tensors[self.inputs[0]].shape
+        r, c = raster(h, w)
+        every = np.arange(h * w, dtype=np.int64)
+        return Schedule(h * w, 3, [every], [every[(r % 2 == 1) & (c % 2 == 1)]])
 
     def cycles(self, graph, fold=None) -> int:
         _, h, w = graph.tensors[self.inputs[0]].shape  # one input pixel per cycle

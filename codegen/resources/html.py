@@ -39,6 +39,23 @@ def _charts(report: dict, bit_rows: list[dict] | None) -> list[tuple[str, str]]:
     ax.set_xlabel(f"% of {report['part']}")
     charts.append(("Resources against the part", _png(fig)))
     plt.close(fig)
+    broken = [r for r in report["layers"] if isinstance(r.get("breakdown"), dict)]
+    if broken:
+        from .formulas import PARTS
+        fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+        names = [r["name"] for r in broken]
+        for ax, key, label in ((axes[0], "lut", "LUT"), (axes[1], "ff", "FF")):
+            bottom = [0] * len(broken)
+            for part in PARTS:
+                values = [r["breakdown"].get(part, {}).get(key, 0) for r in broken]
+                if any(values):
+                    ax.bar(names, values, bottom=bottom, label=part.replace("_", " "))
+                    bottom = [b + v for b, v in zip(bottom, values)]
+            ax.set_ylabel(label)
+        axes[0].legend(fontsize=7, ncol=4)
+        axes[1].tick_params(axis="x", rotation=70, labelsize=7)
+        charts.append(("What each layer's LUTs and FFs are spent on (estimate breakdown)", _png(fig)))
+        plt.close(fig)
     layers = [r for r in report["layers"] if r.get("cycles")]
     fig, ax = plt.subplots(figsize=(10, 3.2))
     ax.bar([r["name"] for r in layers], [r["cycles"] for r in layers])
@@ -63,6 +80,19 @@ def render_html(report: dict, title: str, bit_rows: list[dict] | None = None) ->
     totals = "".join(f"<td>{report['total'][k]:,} / {report['available'][k]:,}</td>" for k in RESOURCES)
     charts = "".join(f"<h2>{e(t)}</h2><img alt='{e(t)}' src='{src}'>" for t, src in _charts(report, bit_rows))
     label = "Estimate (analytical, before synthesis)" if report["source"] == "estimate" else "Vitis HLS csynth report"
+    compare = ""
+    if report.get("compare"):
+        def cell(r, k):
+            if r["csynth"] is None:
+                return f"{r['estimate'][k]:,} / –"
+            q = r["ratio"][k]
+            return f"{r['estimate'][k]:,} / {r['csynth'][k]:,}" + ("" if q is None else f" ({q:.2f})")
+        crow = "".join(f"<tr><td>{e(r['name'])}</td><td>{e(r['op'])}</td>"
+                       + "".join(f"<td>{cell(r, k)}</td>" for k in ("lut", "ff", "dsp", "bram_18k")) + "</tr>"
+                       for r in report["compare"])
+        compare = (f"<h2>Estimate / Vitis csynth (ratio) — {e(str(report.get('csynth_file', '')))}</h2><table><tr>"
+                   "<th>layer</th><th>op</th><th>LUT</th><th>FF</th><th>DSP</th><th>BRAM_18K</th></tr>"
+                   f"{crow}</table>")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{e(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse;font-size:13px}}
@@ -73,5 +103,6 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} .verdict{{font-s
 <table><tr><th>total / available</th>{''.join(f'<th>{k.upper()}</th>' for k in RESOURCES)}</tr><tr><td></td>{totals}</tr></table>
 {charts}
 <h2>Per layer</h2><table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{body}</table>
+{compare}
 </body></html>
 """

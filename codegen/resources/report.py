@@ -1,6 +1,11 @@
 """The resource report: per-layer rows, totals against the part, fit verdict, throughput, roofline."""
 from __future__ import annotations
 
+import json
+import math
+import re
+from pathlib import Path
+
 RESOURCES = ("lut", "ff", "dsp", "bram_18k", "uram")
 
 
@@ -37,3 +42,54 @@ def summarize(*, source: str, part: str, clock_ns: float, layers: list[dict], to
         "roofline_ratio": (fps / roofline) if (fps and roofline) else None,
         **(extra or {}),
     }
+
+
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_ .:+()/%,'=<>*-]{0,300}")
+_REQUIRED = {"source": str, "part": str, "clock_ns": (int, float), "layers": list, "total": dict,
+             "available": dict, "utilization_percent": dict, "fits": bool}
+
+
+def load_estimate(path: Path) -> dict:
+    """A project's resources_estimate.json, checked before anything prints or plots it: the keys the
+    report uses, every number finite and non-negative, every string plain text."""
+    from ..errors import QgenError
+
+    def bad(why: str):
+        raise QgenError(f"{path}: {why}; regenerate the project with qgen hls")
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        bad("not valid JSON")
+    if not isinstance(data, dict):
+        bad("not a qgen estimate")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(data.get(key), kind):
+            bad(f"'{key}' is missing or of the wrong type")
+    for i, row in enumerate(data["layers"]):
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str) \
+                or not all(isinstance(row.get(r), (int, float)) for r in RESOURCES):
+            bad(f"layer row {i} lacks a name or a resource count")
+    where = _first_bad_value(data)
+    if where:
+        bad(f"value at {where} is not a finite non-negative number or plain text")
+    return data
+
+
+def _first_bad_value(node, where: str = "") -> str | None:
+    if isinstance(node, bool) or node is None:
+        return None
+    if isinstance(node, (int, float)):
+        return None if math.isfinite(node) and node >= 0 else where or "/"
+    if isinstance(node, str):
+        return None if _PLAIN_TEXT.fullmatch(node) else where or "/"
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else None
+    if items is None:
+        return where or "/"
+    for key, value in items:
+        if isinstance(key, str) and not _PLAIN_TEXT.fullmatch(key):
+            return f"{where}/{key[:20]}"
+        found = _first_bad_value(value, f"{where}/{key}")
+        if found:
+            return found
+    return None
