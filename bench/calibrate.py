@@ -71,11 +71,9 @@ endmodule
 """
 
 
-def v_adders(p: int, simd: int, acc: int) -> str:
-    """A balanced tree of two-input adders (what HLS builds from `sum += prod`), each as wide as its
-    result, into an accumulator register cleared on the first fold."""
-    lines = [f"module top(input clk, input first, input [{simd * p - 1}:0] prods, output reg signed [{acc - 1}:0] acc);"]
-    level = [(f"$signed(prods[{i * p + p - 1}:{i * p}])", p) for i in range(simd)]
+def _adder_tree(lines: list[str], level: list[tuple[str, int]], acc: int) -> str:
+    """Append a balanced tree of two-input adders over `level` ((expression, width) leaves), each as
+    wide as its result (at most `acc` bits), to `lines`; returns the root's expression."""
     n = 0
     while len(level) > 1:
         nxt = []
@@ -88,7 +86,16 @@ def v_adders(p: int, simd: int, acc: int) -> str:
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
-    lines.append(f"  always @(posedge clk) acc <= (first ? {acc}'sd0 : acc) + {level[0][0]};")
+    return level[0][0]
+
+
+def v_adders(p: int, simd: int, acc: int) -> str:
+    """A balanced tree of two-input adders (what HLS builds from `sum += prod`), each as wide as its
+    result, into an accumulator register cleared on the first fold."""
+    lines = [f"module top(input clk, input first, input [{simd * p - 1}:0] prods, output reg signed [{acc - 1}:0] acc);"]
+    level = [(f"$signed(prods[{i * p + p - 1}:{i * p}])", p) for i in range(simd)]
+    root = _adder_tree(lines, level, acc)
+    lines.append(f"  always @(posedge clk) acc <= (first ? {acc}'sd0 : acc) + {root};")
     lines.append("endmodule")
     return "\n".join(lines) + "\n"
 
@@ -233,19 +240,8 @@ def v_lane(w: int, a: int, simd: int, acc: int, out_bits: int, nf: int, thr_bits
         level = [(f"m{i}", p) for i in range(simd)]
     else:
         level = [(f"$signed(m{i}[{p - 1}:0])", p) for i in range(simd)]
-    n = 0
-    while len(level) > 1:
-        nxt = []
-        for i in range(0, len(level) - 1, 2):
-            (x, wx), (y, wy) = level[i], level[i + 1]
-            width = min(max(wx, wy) + 1, acc)
-            lines.append(f"  (* keep *) wire signed [{width - 1}:0] s{n} = {x} + {y};")
-            nxt.append((f"s{n}", width))
-            n += 1
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    lines.append(f"  wire signed [{acc - 1}:0] sum = (first ? {acc}'sd0 : acc) + {level[0][0]};")
+    root = _adder_tree(lines, level, acc)
+    lines.append(f"  wire signed [{acc - 1}:0] sum = (first ? {acc}'sd0 : acc) + {root};")
     lines.append("  always @(posedge clk) acc <= sum;")
     for s in range(out_bits):
         lines += _rom(f"thr{s}", thr_bits, [v for f in range(nf) for v in levels[s][f]])
