@@ -45,6 +45,20 @@ class _Fifo:
         self.rw = None              # the reader, when it waits for a token
         self.ww = None              # the writer, when it waits for space
 
+    def read_at(self, t: int, wake) -> None:
+        """A token leaves at cycle t: a writer waiting for space may go on."""
+        self.R.append(t)
+        if self.ww is not None:
+            wake(self.ww)
+            self.ww = None
+
+    def write_at(self, t: int, wake) -> None:
+        """A token arrives at cycle t: a reader waiting for it may go on."""
+        self.W.append(t)
+        if self.rw is not None:
+            wake(self.rw)
+            self.rw = None
+
 
 class _Proc:
     __slots__ = ("kernel", "gen", "block", "done")
@@ -209,15 +223,9 @@ def _stall(me, slots, frames, frame_len, st, wake):
             if why is not None and started:
                 st[why] = st.get(why, 0) + t - t0
             for q in rports:
-                q.R.append(t)
-                if q.ww is not None:
-                    wake(q.ww)
-                    q.ww = None
+                q.read_at(t, wake)
             for q in wports:
-                q.W.append(t)
-                if q.rw is not None:
-                    wake(q.rw)
-                    q.rw = None
+                q.write_at(t, wake)
             T, last, started = t, i, True
 
 
@@ -295,10 +303,7 @@ def _flush(me, slots, wslots, frames, frame_len, depth, st, wake):
             if why is not None and started:
                 st[why] = st.get(why, 0) + t - t0
             for q in rports:
-                q.R.append(t)
-                if q.ww is not None:
-                    wake(q.ww)
-                    q.ww = None
+                q.read_at(t, wake)
             if mark:
                 Tw.append(t)
             T, last, started = t, i, True
