@@ -30,3 +30,18 @@ def cli():
     def run(*args):
         return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tiny_checkpoint, tmp_path_factory):
+    """(folder, JSON summary) of the tiny checkpoint as a template-backend project for xc7z020.
+    Shared by several test modules: copy it before editing anything in it."""
+    import json
+
+    from codegen.cli import main
+
+    out = tmp_path_factory.mktemp("hls") / "prj"
+    result = CliRunner().invoke(main, ["hls", "--model", str(tiny_checkpoint), "--part", "xc7z020",
+                                       "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)

@@ -298,15 +298,6 @@ def fingerprint(root: Path) -> dict[str, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def tiny_project(tiny_checkpoint, tmp_path_factory):
-    from codegen.cli import main
-    out = tmp_path_factory.mktemp("bad_input") / "prj"
-    result = CliRunner().invoke(main, ["hls", "--model", str(tiny_checkpoint), "--out", str(out), "--images", "1"])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 def run_cli(args: list[str], env: dict | None = None):
     from codegen.cli import main
     return CliRunner().invoke(main, args, env=env)
@@ -316,7 +307,7 @@ def run_cli(args: list[str], env: dict | None = None):
 def test_bad_input_gives_one_error_line_and_touches_nothing(name, tiny_checkpoint, tiny_project, tmp_path,
                                                             monkeypatch):
     case = CASES[name]
-    ws = Workspace(tmp_path / "ws", tiny_checkpoint, tiny_project)
+    ws = Workspace(tmp_path / "ws", tiny_checkpoint, tiny_project[0])
     ws.root.mkdir()
     monkeypatch.chdir(ws.root)
     args = case.args(ws)

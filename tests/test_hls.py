@@ -20,15 +20,8 @@ from .randomized import randomised_tiny, save_as_checkpoint
 
 
 @pytest.fixture(scope="module")
-def project(tiny_checkpoint, tmp_path_factory):
-    out = tmp_path_factory.mktemp("hls") / "prj"
-    from click.testing import CliRunner
-
-    from codegen.cli import main
-    result = CliRunner().invoke(main, ["hls", "--model", str(tiny_checkpoint), "--part", "xc7z020",
-                                       "--out", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    return out, json.loads(result.stdout)
+def project(tiny_project):
+    return tiny_project
 
 
 def test_hls_json_summary_and_layout(project):

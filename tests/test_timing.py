@@ -16,13 +16,8 @@ from codegen.timing.sizing import input_period
 
 
 @pytest.fixture(scope="module")
-def project(tiny_checkpoint, tmp_path_factory):
-    from codegen.cli import main
-    out = tmp_path_factory.mktemp("timing") / "prj"
-    result = CliRunner().invoke(main, ["hls", "--model", str(tiny_checkpoint), "--part", "xc7z020",
-                                       "--out", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    return out
+def project(tiny_project):
+    return tiny_project[0]
 
 
 @pytest.fixture(scope="module")

@@ -134,6 +134,19 @@ def _list(value, what: str, limit: int = MAX_SEGMENTS) -> list:
     return value
 
 
+def _named_objects(value, what: str, limit: int):
+    """(name, object) for each entry of a list of objects with unique 'name' fields."""
+    seen = set()
+    for entry in _list(value, f"{what}s", limit):
+        if not isinstance(entry, dict):
+            raise QgenError(f"schedule: each {what} must be an object")
+        name = _name(entry.get("name"), f"{what} name")
+        if name in seen:
+            raise QgenError(f"schedule: {what} {name!r} declared twice")
+        seen.add(name)
+        yield name, entry
+
+
 def _indices(runs, what: str, iterations: int, budget: list[int]) -> np.ndarray:
     runs = _list(runs, what)
     total = 0
@@ -164,26 +177,15 @@ def model_from_json(data) -> TimingModel:
     if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not 0.01 <= clock <= 1e6:
         raise QgenError("schedule: clock_ns must be a positive number")
     depths = {}
-    for s in _list(data.get("streams"), "streams", 100_000):
-        if not isinstance(s, dict):
-            raise QgenError("schedule: each stream must be an object")
-        name = _name(s.get("name"), "stream name")
-        if name in depths:
-            raise QgenError(f"schedule: stream {name!r} declared twice")
+    for name, s in _named_objects(data.get("streams"), "stream", 100_000):
         depths[name] = _int(s.get("depth"), f"depth of {name}", 1, MAX_DEPTH)
     external = set()
     for n in _list(data.get("external"), "external", 100):
         external.add(_name(n, "external stream"))
-    kernels, seen = [], set()
+    kernels = []
     writer, reader = {}, {}
     budget = [MAX_TOKENS]
-    for k in _list(data.get("kernels"), "kernels", 10_000):
-        if not isinstance(k, dict):
-            raise QgenError("schedule: each kernel must be an object")
-        name = _name(k.get("name"), "kernel name")
-        if name in seen:
-            raise QgenError(f"schedule: kernel {name!r} declared twice")
-        seen.add(name)
+    for name, k in _named_objects(data.get("kernels"), "kernel", 10_000):
         iterations = _int(k.get("iterations"), f"iterations of {name}", 1, MAX_ITERATIONS)
         depth = _int(k.get("depth"), f"pipeline depth of {name}", 0, MAX_DEPTH)
         ii = _int(k.get("ii", 1), f"II of {name}", 1, 1)
