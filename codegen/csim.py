@@ -87,13 +87,17 @@ def _compile(cxx: str, source: Path, build_dir: Path, flags: list[str], cwd: Pat
     return obj
 
 
-def _build_context(root: Path, cxx: str, flags: list[str]) -> bytes:
-    """What every object depends on besides its own source: headers, flags, compiler identity."""
-    digest = hashlib.sha256()
+def _compiler_version(cxx: str) -> str:
+    """The compiler's own `--version` text: part of every cache key (objects and the PCH)."""
     try:
-        version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+        return subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     except OSError as exc:
         raise QgenError(f"cannot run the compiler '{cxx}': {exc.strerror or exc}") from None
+
+
+def _build_context(root: Path, cxx: str, version: str, flags: list[str]) -> bytes:
+    """What every object depends on besides its own source: headers, flags, compiler identity."""
+    digest = hashlib.sha256()
     for part in (cxx, version, *flags):
         digest.update(part.encode() + b"\0")
     for header in sorted((root / "firmware").rglob("*.h")):
@@ -105,11 +109,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("QGEN_CACHE", Path.home() / ".cache" / "qgen"))
 
 
-def _precompiled_header(cxx: str, root: Path, header: Path, flags: list[str]) -> list[str]:
+def _precompiled_header(cxx: str, version: str, root: Path, header: Path, flags: list[str]) -> list[str]:
     """Precompile the project's common header (ap_int.h and hls_stream.h): parsing them is most of
     a kernel's compile time. Shared by every project with the same header, compiler and flags.
     Returns the flags that make every translation unit start from it."""
-    version = subprocess.run([cxx, "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
     key = hashlib.sha256("\0".join([header.read_text(), cxx, version, *flags]).encode()).hexdigest()[:16]
     pch_dir = cache_dir() / "pch" / key
     gch = pch_dir / (header.name + ".gch")
@@ -134,14 +137,15 @@ def build(project: str | Path, jobs: int | None = None) -> tuple[Path, float]:
     flags = ["-std=c++14", *OPT_FLAGS, f"-I{ap_types_dir()}", *(f"-I{d}" for d in manifest["include_dirs"]),
              *(f"-D{k}={v}" for k, v in manifest.get("defines", {}).items())]
     started = time.time()
+    version = _compiler_version(cxx)
     if manifest.get("precompiled_header"):
-        flags = _precompiled_header(cxx, root, root / manifest["precompiled_header"], flags) + flags
+        flags = _precompiled_header(cxx, version, root, root / manifest["precompiled_header"], flags) + flags
     sources = [root / s for s in manifest["sources"]] + [root / manifest["testbench"]]
     missing = [s for s in sources if not s.is_file()]
     if missing:
         raise QgenError(f"project file missing: {missing[0]}")
     build_dir = root / BUILD_DIR
-    context = _build_context(root, cxx, flags)
+    context = _build_context(root, cxx, version, flags)
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         objects = list(pool.map(lambda s: _compile(cxx, s, build_dir, flags, root, context), sources))
     exe = build_dir / "testbench"
