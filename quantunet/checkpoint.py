@@ -169,6 +169,9 @@ def save_checkpoint(path: str | Path, model: QuantUNet, *, name: str | None = No
     # write-then-rename: an interrupted save never leaves a truncated checkpoint behind
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes it private; a checkpoint is an ordinary file
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)

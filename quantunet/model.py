@@ -161,6 +161,22 @@ class QuantUNet(nn.Module):
         """Differentiable (straight-through rounded) bitwidths, in bit_quantizers() order."""
         return torch.stack([proxy.bit_width() for _, _, proxy, _ in self.bit_quantizers()])
 
+    def continuous_bit_widths(self) -> torch.Tensor:
+        """The learned bitwidths before rounding (clamped to the allowed range), in bit_quantizers()
+        order: what a smooth function of the widths (the hardware-cost loss) differentiates.
+        Rounding them gives bit_widths()."""
+        from brevitas.core.bit_width import BitWidthParameter
+        from brevitas.function import abs_binary_sign_grad
+
+        out = []
+        for layer, kind, proxy, _ in self.bit_quantizers():
+            impls = [m for m in proxy.modules() if isinstance(m, BitWidthParameter)]
+            if len(impls) != 1:
+                raise TypeError(f"layer {layer}: expected one learned {kind} bitwidth, found {len(impls)}")
+            raw = abs_binary_sign_grad(impls[0].bit_width_offset) + impls[0].bit_width_base
+            out.append(torch.clamp(raw, float(self.cfg.min_bits), float(self.cfg.max_bits)))
+        return torch.stack(out)
+
     def bit_table(self) -> list[dict]:
         """Per weighted layer: effective (rounded) weight and activation bits and parameter count."""
         bits: dict[tuple[str, str], int] = {}

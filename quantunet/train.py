@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import data as datasets
 from .checkpoint import save_checkpoint
 from .config import get_preset
-from .losses import QuantUNetLoss
+from .losses import HardwareObjective, QuantUNetLoss
 from .metrics import ConfusionCounts, evaluate, images_to_input, size_report
 from .model import build_model
 
@@ -34,6 +34,7 @@ class TrainArgs:
     bit_loss: str = "mean"
     lr: float = 2e-3
     bits_lr: float = 2e-2          # learned bitwidths need a larger step than weights, or they never move
+    freeze_bits_at: float = 1.0    # fraction of training after which bitwidths stop (1: never)
     batch_size: int | None = None  # preset default
     seed: int = 0
     quantized: bool = True
@@ -42,6 +43,10 @@ class TrainArgs:
     device: str = "cpu"
     init_bits: int | None = None   # override the preset's starting bitwidth
     init_from: str | None = None   # checkpoint whose weights start training (e.g. the float twin)
+    # hardware (the objective itself is passed to train(); these record what it was asked)
+    part: str | None = None        # fit hinge on this part (cost and figures use it, else xc7z020)
+    target_fps: float | None = None
+    fit_weight: float = 1.0        # weight of the fit hinge
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -99,8 +104,14 @@ def _augment(images: torch.Tensor, masks: torch.Tensor, gen: torch.Generator):
     return images, masks
 
 
-def train(args: TrainArgs, progress=None) -> tuple[torch.nn.Module, dict]:
-    """Train and return (model, summary). `progress(epoch, step, steps, stats)` is called per step."""
+def train(args: TrainArgs, progress=None, hardware: HardwareObjective | None = None) -> tuple[torch.nn.Module, dict]:
+    """Train and return (model, summary). `progress(epoch, step, steps, stats)` is called per step.
+
+    `hardware` (quantized models only) estimates the design the model becomes: its figures of the
+    current rounded widths join the progress stats, every epoch's history and the summary; it
+    supplies the cost term of `bit_loss="cost"` and, when `hardware.enforce_fit`, the fit hinge.
+    Refreshed (the model re-lowered) every `hardware.refresh_steps` steps when it is in the loss,
+    at every epoch's end otherwise."""
     preset = get_preset(args.preset)
     cfg = preset.model.replace(quantized=args.quantized)
     if args.init_bits is not None:
@@ -112,6 +123,10 @@ def train(args: TrainArgs, progress=None) -> tuple[torch.nn.Module, dict]:
     train_set = datasets.load_split(args.data, "train", **load)
     val_set = datasets.load_split(args.data, "val", **load)
 
+    if args.quantized and hardware is None and (args.bit_loss == "cost" or args.part):
+        raise TrainingError("--bit-loss cost and --part need the hardware estimator (qgen train attaches it)")
+    if not args.quantized:
+        hardware = None
     gen = seed_everything(args.seed)
     env = _Distributed(args.device)
     model = build_model(cfg)
@@ -125,10 +140,16 @@ def train(args: TrainArgs, progress=None) -> tuple[torch.nn.Module, dict]:
     ])
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total_steps = max(1, args.epochs * steps_per_epoch)
-    # cosine decay of the weight learning rate; bitwidths keep their rate so they can still settle
+    # cosine decay of the weight learning rate; bitwidths keep their rate so they can still settle,
+    # until `freeze_bits_at`: from there the weights adapt to widths that no longer change
+    freeze_step = args.freeze_bits_at * total_steps
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, [lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)), lambda s: 1.0])
-    criterion = QuantUNetLoss(args.lambda_bits, args.bit_loss)
+        optimizer, [lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)),
+                    lambda s: 1.0 if s < freeze_step else 0.0])
+    criterion = QuantUNetLoss(args.lambda_bits, args.bit_loss if args.quantized else "mean", hardware,
+                              args.fit_weight)
+    in_loss = hardware is not None and (args.bit_loss == "cost" or hardware.enforce_fit)
+    figures = _refresh(hardware, model, in_loss)
     images = torch.as_tensor(train_set.images)
     masks = torch.as_tensor(train_set.masks).unsqueeze(1).float()
 
@@ -152,17 +173,20 @@ def train(args: TrainArgs, progress=None) -> tuple[torch.nn.Module, dict]:
             loss.backward()
             optimizer.step()
             schedule.step()
+            if in_loss and (step + 1) % hardware.refresh_steps == 0:
+                figures = _refresh(hardware, model, in_loss)
             running += parts["loss"]
             counts.update((logits.detach() > 0).cpu().numpy(), y.cpu().numpy())
             if progress is not None and env.main:
                 stats = {"loss": running / (step + 1), "dice": counts.summary()["dice"],
-                         "bits": _mean_bits(model)}
+                         "bits": _mean_bits(model), **_hardware_stats(figures)}
                 progress(epoch, step + 1, steps_per_epoch, stats)
+        figures = _refresh(hardware, model, in_loss) or figures
         if env.main:
             val = evaluate(model, val_set, batch_size)
             history.append({"epoch": epoch + 1, "train_loss": running / steps_per_epoch,
                             "train_dice": counts.summary()["dice"], **{f"val_{k}": v for k, v in val.items()},
-                            "avg_bits": _mean_bits(model)})
+                            "avg_bits": _mean_bits(model), **({"hardware": figures} if figures else {})})
     env.close()
     model.eval()
     summary = {
@@ -172,6 +196,8 @@ def train(args: TrainArgs, progress=None) -> tuple[torch.nn.Module, dict]:
         "seconds": time.time() - started,
         "rank": env.rank,
     }
+    if hardware is not None:
+        summary["hardware"] = figures
     if env.main:
         summary["metrics"] = {**evaluate(model, val_set, batch_size), **size_report(model)}
         summary["data"] = {**datasets.describe(args.data), "split": "val", "seed": args.seed,
@@ -204,6 +230,26 @@ def init_from_checkpoint(model, path) -> int:
     return len(copied)
 
 
+def _refresh(hardware, model, required: bool) -> dict | None:
+    """The hardware estimator's figures of the current widths. When they only inform (no cost term,
+    no hinge), a model the estimator cannot handle trains on without them."""
+    if hardware is None:
+        return None
+    try:
+        return hardware.refresh(model)
+    except TrainingError:
+        if required:
+            raise
+        return None
+
+
+def _hardware_stats(figures: dict | None) -> dict:
+    """The progress bar's hardware fields (figures of the last refresh)."""
+    if not figures:
+        return {}
+    return {"lut": figures["lut"], "dsp": figures["dsp"], "bram": figures["bram_18k"], "fps": figures["fps"]}
+
+
 def _mean_bits(model) -> float:
     if not model.bit_quantizers():
         return 32.0
@@ -214,4 +260,5 @@ def _mean_bits(model) -> float:
 def write_checkpoint(path, model, summary, name: str | None = None):
     return save_checkpoint(path, model, name=name, metrics=summary["metrics"], data=summary["data"],
                            training={"args": summary["args"], "history": summary["history"],
-                                     "seconds": summary["seconds"]})
+                                     "seconds": summary["seconds"],
+                                     **({"hardware": summary["hardware"]} if summary.get("hardware") else {})})

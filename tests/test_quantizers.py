@@ -43,6 +43,24 @@ def test_learned_bitwidths_move_during_training():
     assert all(2 <= r["weight_bits"] <= 8 for r in after)
 
 
+def test_frozen_bitwidths_stop_moving(monkeypatch):
+    """--freeze-bits-at 0.5: the offsets after half of training are the final ones."""
+    import quantunet.train as training
+
+    seen = []
+    real_evaluate = training.evaluate
+
+    def record(model, *args, **kwargs):   # called at every epoch's end
+        seen.append(torch.stack([p.detach().clone() for p in model.bit_parameters()]))
+        return real_evaluate(model, *args, **kwargs)
+
+    monkeypatch.setattr(training, "evaluate", record)
+    model, _ = train(TrainArgs(preset="tiny", epochs=2, bits_lr=0.1, seed=3, freeze_bits_at=0.5))
+    start = torch.stack([p.detach() for p in build_model(get_preset("tiny").model).bit_parameters()])
+    assert not torch.equal(seen[0], start)                 # they moved in the first epoch
+    assert torch.equal(seen[0], seen[1])                   # and not in the second
+
+
 def test_bitwidth_parameters_receive_gradients_from_the_task_loss_alone():
     model = build_model(get_preset("tiny").model)
     model.train()

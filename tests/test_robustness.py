@@ -22,6 +22,19 @@ def test_new_folders_follow_the_umask(tmp_path):
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
 
 
+def test_checkpoints_follow_the_umask(tmp_path):
+    from quantunet.checkpoint import save_checkpoint
+    from quantunet.config import get_preset
+    from quantunet.model import build_model
+
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "c.pt", build_model(get_preset("tiny").model))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_a_failed_swap_keeps_the_old_folder_and_leaves_no_temp(tmp_path, monkeypatch):
     target = tmp_path / "out"
     target.mkdir()

@@ -7,7 +7,7 @@ import click
 
 from ..console import console as make_console, echo_json
 from ..errors import QgenError
-from .params import NON_NEGATIVE, POSITIVE
+from .params import CLOCK_NS, NON_NEGATIVE, POSITIVE
 
 
 @click.command()
@@ -17,10 +17,20 @@ from .params import NON_NEGATIVE, POSITIVE
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--lambda-bits", default=0.25, show_default=True, type=NON_NEGATIVE,
               help="weight of the bitwidth term in the loss")
-@click.option("--bit-loss", type=click.Choice(["mean", "size"]), default="mean", show_default=True,
-              help="plain mean of bitwidths, or weighted by parameter/activation counts")
+@click.option("--bit-loss", type=click.Choice(["mean", "size", "cost"]), default="mean", show_default=True,
+              help="bitwidth term: plain mean, mean weighted by parameter/activation counts, or the estimated "
+                   "hardware cost (LUT-equivalents on --part, xc7z020 without it)")
+@click.option("--part", default=None, help="add a hinge that is zero while the fitted design fits this part")
+@click.option("--target-fps", type=POSITIVE, default=None,
+              help="with --part: the design must fit at this frame rate (estimate)")
+@click.option("--clock-ns", default=10.0, show_default=True, type=CLOCK_NS, help="clock of the frame rates")
+@click.option("--max-utilization", default=0.8, show_default=True, type=click.FloatRange(0.05, 1.0),
+              help="share of the part the design may use, as in qgen hls")
+@click.option("--fit-weight", default=1.0, show_default=True, type=NON_NEGATIVE, help="weight of the fit hinge")
 @click.option("--lr", default=2e-3, show_default=True, type=POSITIVE, help="learning rate of weights")
 @click.option("--bits-lr", default=2e-2, show_default=True, type=NON_NEGATIVE, help="learning rate of the bitwidths")
+@click.option("--freeze-bits-at", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="fraction of training after which the bitwidths stop moving and only weights train")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="default: the preset's")
 @click.option("--n-train", type=click.IntRange(min=1), default=None, help="phantom training slices (preset default)")
 @click.option("--n-val", type=click.IntRange(min=1), default=None, help="phantom validation slices (preset default)")
@@ -33,9 +43,13 @@ from .params import NON_NEGATIVE, POSITIVE
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", default=None, help="model name stored in the checkpoint (default: file stem)")
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
-def train(preset, data_spec, epochs, lambda_bits, bit_loss, lr, bits_lr, batch_size, n_train, n_val, init_bits,
-          init_from, float_model, seed, device, out_path, name, as_json):
-    """Train QuantU-Net (or its float baseline) and write a checkpoint."""
+def train(preset, data_spec, epochs, lambda_bits, bit_loss, part, target_fps, clock_ns, max_utilization, fit_weight,
+          lr, bits_lr, freeze_bits_at, batch_size, n_train, n_val, init_bits, init_from, float_model, seed, device, out_path, name,
+          as_json):
+    """Train QuantU-Net (or its float baseline) and write a checkpoint.
+
+    Quantized training shows the estimated LUT/DSP/BRAM and frames/s of the design the current
+    bitwidths make (the fitted folding on --part, xc7z020 without it) and records them."""
     from quantunet.config import get_preset
     from quantunet.train import TrainArgs, train as run_training, write_checkpoint
 
@@ -44,27 +58,55 @@ def train(preset, data_spec, epochs, lambda_bits, bit_loss, lr, bits_lr, batch_s
     except ValueError as exc:
         raise QgenError(str(exc)) from None
     args = TrainArgs(preset=preset, data=data_spec, epochs=epochs, lambda_bits=lambda_bits, bit_loss=bit_loss,
-                     lr=lr, bits_lr=bits_lr, batch_size=batch_size, seed=seed, quantized=not float_model,
+                     lr=lr, bits_lr=bits_lr, freeze_bits_at=freeze_bits_at, batch_size=batch_size, seed=seed, quantized=not float_model,
                      n_train=n_train, n_val=n_val, device=device, init_bits=init_bits,
-                     init_from=init_from)
-    with _TrainProgress(epochs, enabled=not as_json) as progress:
-        model, summary = run_training(args, progress=progress.update)
+                     init_from=init_from, part=part, target_fps=target_fps, fit_weight=fit_weight)
+    if float_model and (bit_loss == "cost" or part or target_fps):
+        raise QgenError("the float baseline has no bitwidths to cost: --bit-loss cost, --part and --target-fps "
+                        "apply to quantized training only")
+    hardware = None if float_model else _hardware_objective(part, target_fps, clock_ns, max_utilization, bit_loss)
+    with _TrainProgress(epochs, enabled=not as_json, hardware=hardware is not None) as progress:
+        model, summary = run_training(args, progress=progress.update, hardware=hardware)
     if summary["rank"] != 0:
         return
     write_checkpoint(out_path, model, summary, name=name)
     metrics = summary["metrics"]
     if as_json:
-        echo_json({"checkpoint": str(out_path), **metrics, "seconds": summary["seconds"]})
+        echo_json({"checkpoint": str(out_path), **metrics, "seconds": summary["seconds"],
+                   "hardware": summary.get("hardware")})
         return
     click.echo(f"wrote {out_path}  ({summary['seconds']:.1f} s)")
     _print_metrics(metrics)
+    if summary.get("hardware"):
+        _print_hardware(summary["hardware"])
+
+
+def _hardware_objective(part, target_fps, clock_ns, max_utilization, bit_loss):
+    from ..objective.hardware import HardwareObjective
+    from ..parts import resolve_part
+
+    if target_fps is not None and part is None:
+        raise QgenError("--target-fps needs --part (the part the design must fit at that rate)")
+    return HardwareObjective(resolve_part(part or REFERENCE_PART), enforce_fit=part is not None,
+                             target_fps=target_fps, clock_ns=clock_ns, headroom=max_utilization)
+
+
+def _print_hardware(fig: dict) -> None:
+    verdict = "fits" if fig["fits"] else "does NOT fit"
+    click.echo(f"estimate on {fig['part']} ({fig['folding']}): LUT {fig['lut']:,}  FF {fig['ff']:,}  "
+               f"DSP {fig['dsp']:,}  BRAM_18K {fig['bram_18k']:,}  = {fig['lut_equivalents']:,.0f} LUT-equivalents; "
+               f"{fig['fps']:.1f} frames/s; {verdict}")
+
+
+REFERENCE_PART = "xc7z020"    # the wearable target: prices the cost term and the figures without --part
 
 
 class _TrainProgress:
-    """A rich progress bar per epoch showing loss, Dice and the mean learned bitwidth."""
+    """A rich progress bar per epoch: loss, Dice, the mean learned bitwidth and (quantized) the
+    estimated resources and frame rate of the current widths."""
 
-    def __init__(self, epochs: int, enabled: bool):
-        self.epochs, self.enabled = epochs, enabled
+    def __init__(self, epochs: int, enabled: bool, hardware: bool = False):
+        self.epochs, self.enabled, self.hardware = epochs, enabled, hardware
         self.bar = self.task = None
         self.epoch = -1
 
@@ -74,10 +116,11 @@ class _TrainProgress:
     def _start(self):
         # started on the first step, so that errors before training (bad data path...) print alone
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        text = "loss {task.fields[loss]:.3f}  dice {task.fields[dice]:.3f}  bits {task.fields[bits]:.2f}"
+        if self.hardware:
+            text += "  {task.fields[hw]}"
         self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("loss {task.fields[loss]:.3f}  dice {task.fields[dice]:.3f}  "
-                                       "bits {task.fields[bits]:.2f}"),
-                            TimeRemainingColumn(), transient=False)
+                            TextColumn(text), TimeRemainingColumn(), transient=False)
         self.bar.__enter__()
 
     def update(self, epoch, step, steps, stats):
@@ -85,6 +128,9 @@ class _TrainProgress:
             return
         if self.bar is None:
             self._start()
+        if self.hardware:
+            stats = {**stats, "hw": (f"LUT {stats['lut']:,}  DSP {stats['dsp']}  BRAM {stats['bram']}  "
+                                     f"{stats['fps']:.0f} fps" if "lut" in stats else "(no hardware estimate)")}
         if epoch != self.epoch:
             self.epoch = epoch
             self.task = self.bar.add_task("train", total=steps, epoch=f"{epoch + 1}/{self.epochs}", **stats)

@@ -20,32 +20,35 @@ def stream_width(design: Design, stream: str) -> int:
     return t.channels * t.dtype.bits
 
 
-def kernel_rows(design: Design, calibration: Calibration | None = None) -> list[dict]:
-    """Per kernel: name, op, lut/ff/dsp/bram_18k/uram (rounded up), cycles per frame and the
-    `breakdown` of the row into formulas.PARTS (the row is the sum of its parts). `calibration`
-    scales each op's figures by the user's correction factors (qgen report-resources --save-calibration)."""
+def kernel_row(design: Design, kernel, calibration: Calibration | None = None) -> dict:
+    """One kernel's row: name, op, lut/ff/dsp/bram_18k/uram (rounded up), cycles per frame and the
+    `breakdown` of the row into formulas.PARTS (the row is the sum of its parts). The row includes
+    the FIFOs that feed the kernel. `calibration` scales the op's figures by the user's correction
+    factors (qgen report-resources --save-calibration)."""
     graph = design.graph
-    rows = []
-    for kernel in design.kernels:
-        op = kernel.op
-        if op is not None:
-            fold = design.folding.get(op.name, LayerFold())
-            cost = Breakdown.of(op.estimate(graph, fold))
-            cycles = op.cycles(graph, fold)
-            kind = op.op_type
-        else:   # AXI input or stream split: one pixel per cycle, registers only
-            width = stream_width(design, kernel.outputs[0])
-            cost = Breakdown(control=Cost(lut=50, ff=width * (1 + len(kernel.outputs)) + 32))   # heuristic
-            h, w = kernel.context["H"], kernel.context["W"]
-            cycles = h * w
-            kind = "split" if kernel.function.startswith("split_") else "input"
-        for stream in kernel.inputs:
-            if design.streams[stream].tensor:
-                cost = cost.add("fifo", fifo(stream_width(design, stream), design.streams[stream].depth))
-        row = {"name": kernel.function, "op": kind, **cost.rounded(), "cycles": int(cycles),
-               "breakdown": cost.as_dict()}
-        rows.append(calibrate_row(row, calibration))
-    return rows
+    op = kernel.op
+    if op is not None:
+        fold = design.folding.get(op.name, LayerFold())
+        cost = Breakdown.of(op.estimate(graph, fold))
+        cycles = op.cycles(graph, fold)
+        kind = op.op_type
+    else:   # AXI input or stream split: one pixel per cycle, registers only
+        width = stream_width(design, kernel.outputs[0])
+        cost = Breakdown(control=Cost(lut=50, ff=width * (1 + len(kernel.outputs)) + 32))   # heuristic
+        h, w = kernel.context["H"], kernel.context["W"]
+        cycles = h * w
+        kind = "split" if kernel.function.startswith("split_") else "input"
+    for stream in kernel.inputs:
+        if design.streams[stream].tensor:
+            cost = cost.add("fifo", fifo(stream_width(design, stream), design.streams[stream].depth))
+    row = {"name": kernel.function, "op": kind, **cost.rounded(), "cycles": int(cycles),
+           "breakdown": cost.as_dict()}
+    return calibrate_row(row, calibration)
+
+
+def kernel_rows(design: Design, calibration: Calibration | None = None) -> list[dict]:
+    """Every kernel's row (see kernel_row), in the design's order."""
+    return [kernel_row(design, kernel, calibration) for kernel in design.kernels]
 
 
 def totals(rows: list[dict]) -> dict[str, int]:

@@ -31,7 +31,7 @@ class _Option:
     cost: dict
 
 
-def _cost(op, graph, fold, calibration) -> dict:
+def option_cost(op, graph, fold, calibration=None) -> dict:
     """An option's estimated resources (the op's own cost model, scaled by the user's calibration)."""
     row = {"op": op.op_type, **op.estimate(graph, fold).rounded()}
     return calibrate_row(row, calibration)
@@ -44,7 +44,7 @@ def _options(graph, calibration=None) -> dict[str, list[_Option]]:
         for base in fold_options(op):
             for mult in ("lut", "dsp"):
                 fold = LayerFold(base.pe, base.simd, mult)
-                options.append(_Option(fold, op.cycles(graph, fold), _cost(op, graph, fold, calibration)))
+                options.append(_Option(fold, op.cycles(graph, fold), option_cost(op, graph, fold, calibration)))
         out[op.name] = options
     return out
 
@@ -56,7 +56,7 @@ def _fixed_cost(graph, calibration=None) -> dict:
     estimate_depths(design)     # quick backlog depths: the project sizes its FIFOs with the timing model
     fixed = totals(kernel_rows(design, calibration))
     for op in graph.weighted_ops:   # the rows of weighted layers hold their FIFOs plus the layer itself
-        own = _cost(op, graph, ones[op.name], calibration)
+        own = option_cost(op, graph, ones[op.name], calibration)
         fixed = {k: fixed[k] - own[k] for k in fixed}
     return fixed
 
@@ -144,10 +144,10 @@ def _overflow_message(fitter: Fitter, used: dict, what: str) -> str:
 
 def fit_folding(graph, available: dict, headroom: float = DEFAULT_HEADROOM) -> Folding:
     """The fastest balanced folding that fits; QgenError if even the slowest folding does not."""
-    return _fastest(Fitter(graph, available, headroom))
+    return fastest_fitting(Fitter(graph, available, headroom))
 
 
-def _fastest(fitter: Fitter) -> Folding:
+def fastest_fitting(fitter: Fitter) -> Folding:
     intervals = [t for t in fitter.candidate_intervals() if t >= fitter.fastest_possible()]
     folding, used, ok = fitter.cheapest_fitting(intervals[-1])
     if not ok:
@@ -194,16 +194,16 @@ def choose_folding(graph, part, clock_ns: float, *, folding_path=None, fit: bool
         return folding_for_fps(graph, available, target_fps, clock_ns, headroom, calibration), None
     fitter = Fitter(graph, available, headroom, calibration)
     if fit:
-        return _fastest(fitter), None
+        return fastest_fitting(fitter), None
     try:
-        return _fastest(fitter), None
+        return fastest_fitting(fitter), None
     except QgenError as exc:
         # best effort: the fastest folding within the resources that can fit, so the user sees what
         # the design would need (e.g. weights beyond on-chip memory) instead of a useless slowest one
         over = fitter.overflowing()
         fitter.relax(over)
         try:
-            folding = _fastest(fitter)
+            folding = fastest_fitting(fitter)
         except QgenError:
             folding = fully_folded(graph)
         return folding, (f"{exc} on {part.short}; generated the fastest design within the other resources "
