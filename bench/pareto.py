@@ -1,20 +1,22 @@
 """Dice against hardware cost for the three bitwidth losses (issue 12).
 
-    python bench/pareto.py [--epochs 3] [--jobs 2] [--reuse]
+    python bench/pareto.py [--epochs 4] [--jobs 2] [--reuse]          # the front (about 45 min)
+    python bench/pareto.py --repeat-seed 1 --only mean-0.5 cost-0.5   # the same points, another seed
+    python bench/pareto.py --report-only                              # rewrite .md/.png from .json
 
 Every point starts from the float twin of the shipped example (wearable preset, phantom data) and
-trains the same number of epochs with the same settings; only the bitwidth term differs:
-`mean` and `size` at several lambdas, `cost` at several lambdas, and one `cost` run with
-`--part xc7z020 --target-fps TARGET_FPS`. Each checkpoint then goes through `qgen hls --part xc7z020`
-(the fitted folding, FIFOs sized by the timing model), and the point records the validation Dice,
-the estimate's LUT-equivalents (resources priced by the part, codegen/resources/equivalents.py), the
-frame rate of the timing model's steady state (`qgen simulate`'s model, which `qgen hls` runs to
-size the FIFOs), and whether the design fits. The shipped example (12 epochs, `mean`, lambda 0.25)
-goes through the same `qgen hls` as a reference row.
+trains the same number of epochs with the same settings (`--bits-lr BITS_LR`, `--freeze-bits-at
+FREEZE_BITS_AT`); only the bitwidth term differs: `mean` and `size` at several lambdas, `cost` at
+several lambdas, and one `cost` run with `--part xc7z020 --target-fps TARGET_FPS`. Each checkpoint
+then goes through `qgen hls --part xc7z020` (the fitted folding, FIFOs sized by the timing model),
+and the point records the validation Dice, the estimate's LUT-equivalents (resources priced by the
+part, codegen/resources/equivalents.py), the frame rate of the timing model's steady state (the
+model `qgen simulate` runs, which `qgen hls` uses to size the FIFOs), and whether the design fits.
+The shipped example (12 epochs, `mean`, lambda 0.25) goes through the same `qgen hls` as a reference row.
 
-Writes bench/results/pareto.json ({"points": [...]}), pareto.md and pareto.png (Dice against
-LUT-equivalents and against frames/s, one marker per loss). Checkpoints go to
-bench/results/pareto_checkpoints/ (git-ignored). Training runs in `--jobs` processes of one thread each.
+Writes bench/results/pareto.json ({"points": [...], "repeats": [...], "goal": ...}), pareto.md and
+pareto.png (Dice against LUT-equivalents and against frames/s, one marker per loss). Checkpoints go
+to bench/results/pareto_checkpoints/ (git-ignored). Training runs in `--jobs` processes of one thread each.
 """
 from __future__ import annotations
 
@@ -63,15 +65,19 @@ def qgen(*args, threads: int | None = None) -> subprocess.CompletedProcess:
     return proc
 
 
-def train(point, epochs: int, reuse: bool) -> dict:
+def checkpoint_path(label: str, seed: int = 0) -> Path:
+    return CHECKPOINTS / (f"{label}.pt" if seed == 0 else f"{label}-seed{seed}.pt")
+
+
+def train(point, epochs: int, reuse: bool, seed: int = 0) -> dict:
     label, loss, lam, extra = point
-    ckpt = CHECKPOINTS / f"{label}.pt"
+    ckpt = checkpoint_path(label, seed)
     if reuse and ckpt.is_file():
         return {"checkpoint": ckpt, "train_seconds": None}
     started = time.perf_counter()
     qgen("train", "--preset", "wearable", "--init-from", FLOAT_TWIN, "--epochs", epochs, "--bits-lr", BITS_LR,
          "--freeze-bits-at", FREEZE_BITS_AT,
-         "--bit-loss", loss, "--lambda-bits", lam, *extra, "--out", ckpt, "--name", label.replace("-", "_").replace(".", "p"),
+         "--bit-loss", loss, "--lambda-bits", lam, *extra, "--seed", seed, "--out", ckpt, "--name", label.replace("-", "_").replace(".", "p"),
          "--json", threads=1)
     return {"checkpoint": ckpt, "train_seconds": round(time.perf_counter() - started, 1)}
 
@@ -122,9 +128,21 @@ def goal(points: list[dict]) -> dict:
         if fewer or faster:
             found.append({"label": p["label"], "fps_ratio": round(p["fps"] / best["fps"], 2),
                           "lut_eq_ratio": round(p["lut_equivalents"] / best["lut_equivalents"], 2)})
+    # the whole front, not only its best-Dice end: each cost point against the fastest fitting mean
+    # point whose Dice is at least as high (within 0.01)
+    rivals = []
+    for p in points:
+        if p["bit_loss"] != "cost":
+            continue
+        peers = [m for m in means if m["fits"] and m["dice"] >= p["dice"] - 0.01]
+        rival = max(peers, key=lambda m: m["fps"]) if peers else None
+        rivals.append({"label": p["label"], "dice": p["dice"], "fps": p["fps"],
+                       "rival": rival and rival["label"], "rival_dice": rival and rival["dice"],
+                       "fps_ratio": rival and round(p["fps"] / rival["fps"], 2),
+                       "lut_eq_ratio": rival and round(p["lut_equivalents"] / rival["lut_equivalents"], 2)})
     target = next((p for p in points if p.get("target_fps")), None)
     return {"best_mean": best["label"], "best_mean_dice": best["dice"], "dominating_cost_points": found,
-            "met": bool(found),
+            "met": bool(found), "cost_vs_mean": rivals,
             "target_run": None if target is None else {
                 "label": target["label"], "target_fps": target["target_fps"], "fps": target["fps"],
                 "fits": target["fits"], "met": bool(target["fits"] and target["fps"] >= target["target_fps"])}}
@@ -186,6 +204,24 @@ def write_markdown(result: dict, path: Path) -> None:
     else:
         lines.append("- **not met**: no `cost` point within 0.01 Dice of it has >= 1.5x its frame rate (both fitting) "
                      "or >= 25 % fewer LUT-equivalents at its frame rate.")
+    lines += ["", "Each `cost` point against the fastest fitting `mean` point with Dice at least its own minus 0.01:", "",
+              "| cost point | Dice | frames/s | mean rival | rival Dice | frames/s ratio | LUT-eq ratio |",
+              "|---|---|---|---|---|---|---|"]
+    for r in g["cost_vs_mean"]:
+        lines.append(f"| {r['label']} | {r['dice']:.4f} | {r['fps']:.1f} | {r['rival'] or '-'} | "
+                     f"{r['rival_dice'] if r['rival'] is not None else '-'} | {r['fps_ratio'] or '-'} | {r['lut_eq_ratio'] or '-'} |")
+    lines.append("")
+    repeats = result.get("repeats") or []
+    if repeats:
+        first = {p["label"]: p for p in result["points"]}
+        lines += ["", "The same points with another seed (noise between runs):", "",
+                  "| point | seed | Dice | frames/s | LUT-eq | seed 0 Dice | seed 0 frames/s | seed 0 LUT-eq |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in repeats:
+            f = first[r["label"]]
+            lines.append(f"| {r['label']} | {r['seed']} | {r['dice']:.4f} | {r['fps']:.1f} | {r['lut_equivalents']:,.0f} | "
+                         f"{f['dice']:.4f} | {f['fps']:.1f} | {f['lut_equivalents']:,.0f} |")
+        lines.append("")
     t = g["target_run"]
     if t:
         lines.append(f"- `--part {PART} --target-fps {t['target_fps']:g}` run ({t['label']}): {t['fps']:.1f} frames/s, "
@@ -200,7 +236,18 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--reuse", action="store_true", help="keep checkpoints already trained")
     ap.add_argument("--only", nargs="*", default=None, help="labels to (re)train; others are reused")
+    ap.add_argument("--report-only", action="store_true", help="rewrite pareto.md/.png from pareto.json")
+    ap.add_argument("--repeat-seed", type=int, default=None,
+                    help="train the --only points again with this seed; adds them to pareto.json as repeats")
     args = ap.parse_args()
+    if args.report_only or args.repeat_seed is not None:
+        result = json.loads((RESULTS / "pareto.json").read_text())
+        if args.repeat_seed is not None:
+            result["repeats"] = [r for r in result.get("repeats", []) if r["seed"] != args.repeat_seed] + \
+                repeat(args.repeat_seed, args.only or [], args.epochs, args.jobs, args.reuse)
+        result["goal"] = goal(result["points"])
+        report(result)
+        return
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
     todo = [p for p in POINTS if args.only is None or p[0] in args.only]
     with ThreadPoolExecutor(args.jobs) as pool:
@@ -222,9 +269,28 @@ def main() -> None:
     result = {"part": PART, "epochs": args.epochs, "bits_lr": BITS_LR, "freeze_bits_at": FREEZE_BITS_AT,
               "target_fps": TARGET_FPS,
               "points": points, "example": example, "goal": goal(points)}
+    report(result)
+
+
+def repeat(seed: int, labels: list[str], epochs: int, jobs: int, reuse: bool) -> list[dict]:
+    """The same points trained with another seed: how much of a difference between points is noise."""
+    todo = [p for p in POINTS if p[0] in labels]
+    with ThreadPoolExecutor(jobs) as pool:
+        runs = list(pool.map(lambda p: train(p, epochs, reuse, seed), todo))
+    rows = []
+    for (label, loss, lam, _), run in zip(todo, runs):
+        ckpt = run["checkpoint"]
+        rows.append({"label": label, "seed": seed, "bit_loss": loss, "lambda": lam,
+                     "checkpoint": str(ckpt.relative_to(ROOT)), "train_seconds": run["train_seconds"],
+                     **model_facts(ckpt), **hardware(ckpt)})
+    return rows
+
+
+def report(result: dict) -> None:
     (RESULTS / "pareto.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(points + [example], RESULTS / "pareto.png")
-    write_markdown({**result, "points": points + [example]}, RESULTS / "pareto.md")
+    everything = result["points"] + [result["example"]]
+    plot(everything, RESULTS / "pareto.png")
+    write_markdown({**result, "points": everything}, RESULTS / "pareto.md")
     print(json.dumps(result["goal"], indent=2))
 
 

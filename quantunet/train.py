@@ -46,6 +46,8 @@ class TrainArgs:
     # hardware (the objective itself is passed to train(); these record what it was asked)
     part: str | None = None        # fit hinge on this part (cost and figures use it, else xc7z020)
     target_fps: float | None = None
+    clock_ns: float = 10.0
+    max_utilization: float = 0.8   # the fit budget's share of the part
     fit_weight: float = 1.0        # weight of the fit hinge
 
 

@@ -44,8 +44,8 @@ from .params import CLOCK_NS, NON_NEGATIVE, POSITIVE
 @click.option("--name", default=None, help="model name stored in the checkpoint (default: file stem)")
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
 def train(preset, data_spec, epochs, lambda_bits, bit_loss, part, target_fps, clock_ns, max_utilization, fit_weight,
-          lr, bits_lr, freeze_bits_at, batch_size, n_train, n_val, init_bits, init_from, float_model, seed, device, out_path, name,
-          as_json):
+          lr, bits_lr, freeze_bits_at, batch_size, n_train, n_val, init_bits, init_from, float_model, seed, device,
+          out_path, name, as_json):
     """Train QuantU-Net (or its float baseline) and write a checkpoint.
 
     Quantized training shows the estimated LUT/DSP/BRAM and frames/s of the design the current
@@ -58,13 +58,14 @@ def train(preset, data_spec, epochs, lambda_bits, bit_loss, part, target_fps, cl
     except ValueError as exc:
         raise QgenError(str(exc)) from None
     args = TrainArgs(preset=preset, data=data_spec, epochs=epochs, lambda_bits=lambda_bits, bit_loss=bit_loss,
-                     lr=lr, bits_lr=bits_lr, freeze_bits_at=freeze_bits_at, batch_size=batch_size, seed=seed, quantized=not float_model,
-                     n_train=n_train, n_val=n_val, device=device, init_bits=init_bits,
-                     init_from=init_from, part=part, target_fps=target_fps, fit_weight=fit_weight)
+                     lr=lr, bits_lr=bits_lr, freeze_bits_at=freeze_bits_at, batch_size=batch_size, seed=seed,
+                     quantized=not float_model, n_train=n_train, n_val=n_val, device=device, init_bits=init_bits,
+                     init_from=init_from, part=part, target_fps=target_fps, clock_ns=clock_ns,
+                     max_utilization=max_utilization, fit_weight=fit_weight)
     if float_model and (bit_loss == "cost" or part or target_fps):
         raise QgenError("the float baseline has no bitwidths to cost: --bit-loss cost, --part and --target-fps "
                         "apply to quantized training only")
-    hardware = None if float_model else _hardware_objective(part, target_fps, clock_ns, max_utilization, bit_loss)
+    hardware = None if float_model else _hardware_objective(part, target_fps, clock_ns, max_utilization)
     with _TrainProgress(epochs, enabled=not as_json, hardware=hardware is not None) as progress:
         model, summary = run_training(args, progress=progress.update, hardware=hardware)
     if summary["rank"] != 0:
@@ -81,7 +82,7 @@ def train(preset, data_spec, epochs, lambda_bits, bit_loss, part, target_fps, cl
         _print_hardware(summary["hardware"])
 
 
-def _hardware_objective(part, target_fps, clock_ns, max_utilization, bit_loss):
+def _hardware_objective(part, target_fps, clock_ns, max_utilization):
     from ..objective.hardware import HardwareObjective
     from ..parts import resolve_part
 
