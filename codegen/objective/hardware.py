@@ -96,7 +96,8 @@ class HardwareObjective:
         self.fitted_design = design(folding)
         self.cost_design = design(self._priced_multipliers(graph, folding))
         self.fit_design = self.fitted_design if fit_folding == folding else design(fit_folding)
-        self.norm = self._lut_eq(self.cost_design.at((cfg.max_bits,) * binding.count))
+        self.norm = lut_equivalents(dict(zip(PRICED, self.cost_design.at((cfg.max_bits,) * binding.count))),
+                                    self.available)
         self.figures = self._figures()
 
     def _priced_multipliers(self, graph, folding) -> Folding:
@@ -112,9 +113,6 @@ class HardwareObjective:
             priced[op.name] = min(options, key=lambda f: lut_equivalents(option_cost(op, graph, f, self.calibration),
                                                                         self.available))
         return priced
-
-    def _lut_eq(self, used) -> float:
-        return float(sum(p * float(u) for p, u in zip(self.prices.tolist(), used)))
 
     def _figures(self) -> dict:
         anchor = self.fitted_design.anchor_bits
