@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))     # codegen and quantunet, imported where needed
 RESULTS = ROOT / "bench" / "results"
 CHECKPOINTS = RESULTS / "pareto_checkpoints"
 QGEN = str(Path(sys.executable).with_name("qgen"))
@@ -84,7 +85,6 @@ def train(point, epochs: int, reuse: bool, seed: int = 0) -> dict:
 
 def hardware(ckpt: Path) -> dict:
     """qgen hls on the part with its fitted folding: the project's estimate (timing-model interval)."""
-    sys.path.insert(0, str(ROOT))
     from codegen.resources.equivalents import lut_equivalents
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,7 +100,6 @@ def hardware(ckpt: Path) -> dict:
 
 
 def model_facts(ckpt: Path) -> dict:
-    sys.path.insert(0, str(ROOT))
     from quantunet.checkpoint import load_checkpoint
 
     c = load_checkpoint(ckpt)

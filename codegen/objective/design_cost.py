@@ -10,6 +10,7 @@ corners are computed from the retyped anchor and cached.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, replace
 
@@ -19,7 +20,7 @@ import torch
 from ..hls.design import Design, build_design
 from ..hls.fifo import estimate_depths
 from ..resources.equivalents import PRICED
-from ..resources.estimate import kernel_row
+from ..resources.estimate import kernel_row, kernel_rows, totals
 from .retype import Binding, dependencies, retype
 
 
@@ -76,12 +77,8 @@ class DesignCost:
 
     def at(self, bits: tuple[int, ...]) -> np.ndarray:
         """Total PRICED resources with every learned width at the integers `bits`."""
-        design = self._design_at(tuple(bits))
-        total = np.zeros(len(PRICED))
-        for kernel in design.kernels:
-            r = kernel_row(design, kernel, self.calibration)
-            total += [r[k] for k in PRICED]
-        return total
+        used = totals(kernel_rows(self._design_at(tuple(bits)), self.calibration))
+        return np.array([used[k] for k in PRICED], dtype=np.float64)
 
     def interval(self) -> int:
         """The slowest kernel's cycles per frame (the widths do not change it)."""
@@ -102,8 +99,14 @@ class DesignCost:
                 continue
             frac = frac_all[list(row.deps)]
             base = [lo_int[i] for i in row.deps]
-            for corner in itertools.product((0, 1), repeat=len(row.deps)):
+            for corner, upper in _corners(len(row.deps)):
                 local = tuple(min(b + c, self.max_bits) for b, c in zip(base, corner))
-                weight = torch.prod(torch.where(torch.tensor(corner, dtype=torch.bool), frac, 1.0 - frac))
+                weight = torch.prod(torch.where(upper, frac, 1.0 - frac))
                 total = total + weight * torch.as_tensor(self.row_at(row, local), dtype=bits.dtype)
         return total
+
+
+@functools.lru_cache(maxsize=None)
+def _corners(n: int) -> list[tuple[tuple[int, ...], torch.Tensor]]:
+    """The 2^n corners of the unit cube around n widths, with the mask of widths taken at the upper end."""
+    return [(c, torch.tensor(c, dtype=torch.bool)) for c in itertools.product((0, 1), repeat=n)]

@@ -116,8 +116,9 @@ class HardwareObjective:
 
     def _figures(self) -> dict:
         anchor = self.fitted_design.anchor_bits
-        used = {r: int(round(v)) for r, v in zip(PRICED, self.fitted_design.at(anchor))}
-        fit_used = self.fit_design.at(anchor)
+        at_anchor = self.fitted_design.at(anchor)
+        used = {r: int(round(v)) for r, v in zip(PRICED, at_anchor)}
+        fit_used = at_anchor if self.fit_design is self.fitted_design else self.fit_design.at(anchor)
         fits = bool(all(u <= b for u, b in zip(fit_used, self.budget.tolist())))
         fps = 1e9 / (self.fitted_design.interval() * self.clock_ns)
         if self.target_fps is not None:
