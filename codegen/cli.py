@@ -43,7 +43,12 @@ class QgenGroup(click.Group):
             raise
         except (KeyboardInterrupt, click.Abort):
             click.echo("Error: interrupted", err=True)
-            sys.exit(130)
+            # not sys.exit: a KeyboardInterrupt that passed through code run by C (PyRun_*, as during
+            # torch's import) marks the interpreter, which then kills itself with SIGINT at exit (-2)
+            # whatever code sys.exit gave. Open files and folders are already closed or removed here.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         except Exception as exc:  # noqa: BLE001 - the one place that turns errors into messages
             if os.environ.get("QGEN_DEBUG"):
                 raise
