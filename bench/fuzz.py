@@ -8,12 +8,16 @@ channels (gamma 0), BatchNorm gammas of both signs and several magnitudes. For e
 
   (a) the integer reference against Brevitas at every activation quantizer, the logits and the mask,
       on `--images` phantom validation slices;
-  (b) for every k-th configuration (`--csim` of them): checkpoint -> `qgen hls` -> `qgen csim`
-      (g++, every layer alone and the whole top), which must pass bit-exactly.
+  (b) for every k-th configuration (`--csim` of them): checkpoint -> `qgen hls` with a random valid
+      folding -> `qgen csim` (g++, every layer alone and the whole top), which must pass bit-exactly;
+  (c) for the first `--hazards` configurations, each with a random valid folding (fully parallel and
+      fully folded layers drawn often: the shortest loop-carried distances): the kernels rendered and
+      read by the static hazard check (codegen/hls/hazards.py). Every DEPENDENCE pragma is counted
+      by kind, and an `inter false` whose element is loaded again within the bound is unsafe.
 
     python bench/fuzz.py                        # 1000 configurations, 100 through csim
     python bench/fuzz.py --configs 50 --csim 5  # a quick look
-    python bench/fuzz.py --only csim            # redo one part, keep the other's last results
+    python bench/fuzz.py --only csim            # redo one part, keep the others' last results
 
 Results: bench/results/fuzz.md and fuzz.json (every configuration, reproducible from its seed).
 """
@@ -42,7 +46,7 @@ from codegen.errors import QgenError  # noqa: E402
 from codegen.ir.agreement import compare  # noqa: E402
 from codegen.ir.frontend import lower_model  # noqa: E402
 from quantunet.data import load_split  # noqa: E402
-from tests.randomized import draw_variant, random_model, save_as_checkpoint  # noqa: E402
+from tests.randomized import draw_variant, random_folding, random_model, save_as_checkpoint  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -73,8 +77,12 @@ def check_csim(variant, model, workdir: Path) -> dict:
     runner = CliRunner()
     ckpt = save_as_checkpoint(model, workdir / f"fuzz{variant.seed}.pt")
     project = workdir / f"prj{variant.seed}"
+    folding = random_folding(lower_model(model, f"fuzz{variant.seed}"), variant.seed)
+    folding_path = workdir / f"folding{variant.seed}.json"
+    folding_path.write_text(json.dumps(folding.to_json()))
     started = time.time()
-    result = runner.invoke(main, ["hls", "--model", str(ckpt), "--out", str(project), "--images", "1"])
+    result = runner.invoke(main, ["hls", "--model", str(ckpt), "--out", str(project), "--images", "1",
+                                  "--folding", str(folding_path)])
     if result.exit_code != 0:
         return {"csim": "hls failed", "detail": result.output.strip().splitlines()[-1:]}
     result = runner.invoke(main, ["csim", str(project), "--json"])
@@ -85,6 +93,69 @@ def check_csim(variant, model, workdir: Path) -> dict:
     bad = [r["name"] for r in report["layers"] if r["mismatches"]]
     return {"csim": "passed" if report["passed"] else "failed", "csim_mismatches": report["mismatches"],
             "csim_bad_layers": bad[:3], "csim_seconds": round(time.time() - started, 1)}
+
+
+def check_hazards(variant, model, workdir: Path) -> dict:
+    """(c): one random model with a random valid folding, rendered and read by the hazard check."""
+    from codegen.hls.design import build_design
+    from codegen.hls.hazards import check_units, parse_pragmas
+    from codegen.hls.lint import lint_project, parse_kernels
+    from codegen.hls.project import HlsRequest, render_project, write_files
+    from codegen.hls.render import Renderer
+    from codegen.parts import resolve_part
+
+    graph = lower_model(model, f"fuzz{variant.seed}")
+    design = build_design(graph, random_folding(graph, variant.seed))
+    root = workdir / f"hz{variant.seed}"
+    write_files(root, render_project(design, HlsRequest(resolve_part("xc7z020"), 10.0, 1), Renderer()))
+    units = parse_kernels(root)
+    buffers = {k.source: {b.array: b for b in k.carried_buffers(design)} for k in design.kernels}
+    hazards = check_units(root, units, buffers)
+    lint = lint_project(root, units)
+    sites = Counter()
+    unsafe = within_depth = 0
+    for kernel in design.kernels:       # every DEPENDENCE pragma as generated, against the op's figure
+        for pragma in parse_pragmas((root / kernel.source).read_text()):
+            if pragma.directive != "DEPENDENCE":
+                continue
+            buffer = buffers[kernel.source].get(pragma.get("variable"))
+            kind = "inter false" if pragma.get("false") else "inter true distance"
+            sites[kind] += 1
+            if kind == "inter false" and (buffer is None or buffer.distance <= buffer.bound):
+                unsafe += 1
+            if kind == "inter false" and (buffer is None or buffer.distance <= buffer.depth):
+                within_depth += 1
+        for buffer in kernel.carried_buffers(design):
+            if buffer.storage == "registers":
+                sites["registers"] += 1
+    shutil.rmtree(root, ignore_errors=True)
+    return {"lint": lint, "hazards": hazards,
+            "sites": dict(sites), "unsafe": unsafe, "within_depth": within_depth,
+            "parallel_layers": sum(design.folding[op.name].pe * design.folding[op.name].simd ==
+                                   op.fold_dims()[0] * op.fold_dims()[1] for op in graph.weighted_ops)}
+
+
+def run_hazards(configs: int, start: int) -> dict:
+    """(c): the first `configs` configurations, random foldings, through the static hazard check."""
+    records = []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="qgen_hazards_") as tmp:
+        for i in range(configs):
+            variant = draw_variant(start + i)
+            model, _ = random_model(variant)
+            record = {"variant": asdict(variant), **check_hazards(variant, model, Path(tmp))}
+            records.append(record)
+            flag = "" if not record["hazards"] and not record["unsafe"] else "  <--"
+            print(f"[hazards {i + 1}/{configs}] {variant.describe()}: {len(record['hazards'])} hazards, "
+                  f"sites {record['sites']}{flag}", flush=True)
+    sites = Counter()
+    for r in records:
+        sites.update(r["sites"])
+    return {"configs": len(records), "sites": dict(sites), "unsafe_sites": sum(r["unsafe"] for r in records),
+            "sites_within_depth": sum(r["within_depth"] for r in records),
+            "configs_with_hazards": sum(bool(r["hazards"]) for r in records),
+            "hazards": [h for r in records for h in r["hazards"]][:50],
+            "seconds": round(time.time() - started, 1), "records": records}
 
 
 def run_reference(configs: int, start: int, n_images: int) -> dict:
@@ -146,7 +217,7 @@ def summarize_reference(records: list[dict], seconds: float, n_images: int) -> d
 
 
 def write_markdown(result: dict, path: Path) -> None:
-    ref, csim = result.get("reference"), result.get("csim")
+    ref, csim, hz = result.get("reference"), result.get("csim"), result.get("hazards")
     lines = ["# Fuzz: random models through the integer reference and the C-simulation", ""]
     lines += [f"Commands: {', '.join(f'`{c}`' for c in result.get('commands', []))}.", "",
               "| check | result | goal |", "|---|---|---|"]
@@ -160,13 +231,22 @@ def write_markdown(result: dict, path: Path) -> None:
         lines.append(f"| refused by the lowering (clear error) | {ref['refused']} | |")
     if csim:
         met = csim["passed"] == csim["configs"] and csim["configs"] >= 100
-        lines.append(f"| `qgen hls` → `qgen csim` | {csim['passed']} of {csim['configs']} bit-exact "
-                     f"({csim['seconds']:.0f} s) | all of ≥ 100: {'**met**' if met else 'not met'} |")
+        lines.append(f"| `qgen hls` (random valid folding) → `qgen csim` | {csim['passed']} of {csim['configs']} "
+                     f"bit-exact ({csim['seconds']:.0f} s) | all of ≥ 100: {'**met**' if met else 'not met'} |")
+    if hz:
+        met = hz["unsafe_sites"] == 0 and hz["configs"] >= 200
+        sites = ", ".join(f"{n:,} {k}" for k, n in sorted(hz["sites"].items()))
+        lines.append(f"| hazard check, random valid foldings | {hz['unsafe_sites']} unsafe DEPENDENCE sites of "
+                     f"{sum(hz['sites'].values()):,} loop-carried buffers ({sites}) over {hz['configs']} "
+                     f"configurations; {hz['configs_with_hazards']} with any hazard ({hz['seconds']:.0f} s) | "
+                     f"0 unsafe over ≥ 200: {'**met**' if met else 'not met'} |")
     if ref:
         lines += ["", f"Widest accumulator seen: {ref['max_acc_bits']} bits. Configurations by feature "
                       "(configurations / with a mismatch):", ""]
         for key, values in ref["by_feature"].items():
             lines.append(f"- {key}: " + ", ".join(f"{v}: {c['configs']}/{c['mismatching']}" for v, c in values.items()))
+    if hz and hz["hazards"]:
+        lines += ["", "Hazards found (first 50):", ""] + [f"- {h}" for h in hz["hazards"]]
     bad = [r for r in (ref or {}).get("records", []) if r["status"] == "mismatch"]
     bad += [r for r in (csim or {}).get("records", []) if r["csim"] != "passed"]
     if bad:
@@ -187,26 +267,33 @@ def main() -> None:
     parser.add_argument("--csim", type=int, default=100, help="of which through hls + csim (default 100)")
     parser.add_argument("--seed", type=int, default=1000, help="first seed (default 1000)")
     parser.add_argument("--images", type=int, default=2, help="validation images per configuration")
-    parser.add_argument("--only", choices=["reference", "csim"], default=None,
-                        help="run one part; the other part's last results are kept")
+    parser.add_argument("--hazards", type=int, default=200, help="configurations through the hazard check (default 200)")
+    parser.add_argument("--only", choices=["reference", "csim", "hazards"], default=None,
+                        help="run one part; the others' last results are kept")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args()
     json_path = args.out / "fuzz.json"
     result = json.loads(json_path.read_text()) if args.only and json_path.is_file() else {}
     commands = dict(result.get("command_of", {}))
-    base = f"python bench/fuzz.py --configs {args.configs} --csim {args.csim} --seed {args.seed} --images {args.images}"
-    if args.only != "csim":
+    base = (f"python bench/fuzz.py --configs {args.configs} --csim {args.csim} --hazards {args.hazards} "
+            f"--seed {args.seed} --images {args.images}")
+    if args.only in (None, "reference"):
         result["reference"] = run_reference(args.configs, args.seed, args.images)
         commands["reference"] = base + (" --only reference" if args.only else "")
-    if args.only != "reference":
+    if args.only in (None, "csim"):
         result["csim"] = run_csim(args.configs, args.csim, args.seed, args.images)
         commands["csim"] = base + (" --only csim" if args.only else "")
+    if args.only in (None, "hazards"):
+        result["hazards"] = run_hazards(args.hazards, args.seed)
+        commands["hazards"] = base + (" --only hazards" if args.only else "")
     result["command_of"] = commands
     result["commands"] = sorted(set(commands.values()))
     args.out.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=1) + "\n")
     write_markdown(result, args.out / "fuzz.md")
-    ref, csim = result.get("reference"), result.get("csim")
+    ref, csim, hz = result.get("reference"), result.get("csim"), result.get("hazards")
+    if hz:
+        print(f"hazards: {hz['unsafe_sites']} unsafe sites, {hz['configs_with_hazards']} configurations with hazards")
     if ref:
         print(f"reference: {ref['mismatching_codes']} mismatching codes over {ref['configs']} configurations")
     if csim:

@@ -16,28 +16,10 @@ from pathlib import Path
 
 from .errors import QgenError
 from .hls.project import load_project
+from .toolchain import ap_types_dir, find_compiler
 
 BUILD_DIR = "csim_build"
 OPT_FLAGS = ["-O2", "-w"]
-
-
-def ap_types_dir() -> Path:
-    """Xilinx's open ap_types headers as shipped inside the installed hls4ml package."""
-    try:
-        import hls4ml
-    except ImportError:
-        raise QgenError("C-simulation needs the ap_types headers shipped with hls4ml: pip install hls4ml") from None
-    path = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
-    if not (path / "ap_int.h").is_file():
-        raise QgenError(f"hls4ml is installed but has no ap_types headers at {path}")
-    return path
-
-
-def find_compiler() -> str:
-    cxx = os.environ.get("CXX") or shutil.which("g++")
-    if not cxx or not shutil.which(cxx):
-        raise QgenError("g++ not found: install a C++ compiler (e.g. apt install g++) or set CXX")
-    return cxx
 
 
 def parse_results(output: str) -> dict:
@@ -129,27 +111,35 @@ def _precompiled_header(cxx: str, version: str, root: Path, header: Path, flags:
     return [f"-I{pch_dir}", "-include", header.name]
 
 
-def build(project: str | Path, jobs: int | None = None) -> tuple[Path, float]:
-    """Compile the project's kernels and testbench; returns (executable, seconds)."""
+def build(project: str | Path, jobs: int | None = None, *, testbench: str | None = None,
+          first_flags: tuple[str, ...] = (), link_flags: tuple[str, ...] = (),
+          variant: str = "") -> tuple[Path, float]:
+    """Compile the project's kernels and testbench; returns (executable, seconds).
+
+    Another build of the same project (the threaded run) names its own `testbench`, flags that go
+    before the ap_types include folder (`first_flags`, e.g. its own hls_stream.h), and a `variant`
+    name: its objects and executable live in their own folder, so neither build evicts the other's."""
     root, manifest = load_project(project)
     root = root.resolve()
     cxx = find_compiler()
-    flags = ["-std=c++14", *OPT_FLAGS, f"-I{ap_types_dir()}", *(f"-I{d}" for d in manifest["include_dirs"]),
+    flags = ["-std=c++14", *OPT_FLAGS, *first_flags, f"-I{ap_types_dir()}",
+             *(f"-I{d}" for d in manifest["include_dirs"]),
              *(f"-D{k}={v}" for k, v in manifest.get("defines", {}).items())]
     started = time.time()
     version = _compiler_version(cxx)
     if manifest.get("precompiled_header"):
         flags = _precompiled_header(cxx, version, root, root / manifest["precompiled_header"], flags) + flags
-    sources = [root / s for s in manifest["sources"]] + [root / manifest["testbench"]]
+    sources = [root / s for s in manifest["sources"]] + [root / (testbench or manifest["testbench"])]
     missing = [s for s in sources if not s.is_file()]
     if missing:
         raise QgenError(f"project file missing: {missing[0]}")
-    build_dir = root / BUILD_DIR
+    build_dir = root / BUILD_DIR / variant if variant else root / BUILD_DIR
     context = _build_context(root, cxx, version, flags)
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         objects = list(pool.map(lambda s: _compile(cxx, s, build_dir, flags, root, context), sources))
     exe = build_dir / "testbench"
-    result = subprocess.run([cxx, *map(str, objects), "-o", str(exe)], cwd=root, capture_output=True, text=True)
+    result = subprocess.run([cxx, *map(str, objects), *link_flags, "-o", str(exe)], cwd=root,
+                            capture_output=True, text=True)
     if result.returncode != 0:
         first = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[0]
         raise QgenError(f"linking the testbench failed: {first}")

@@ -111,3 +111,24 @@ def save_as_checkpoint(model, path, name: str | None = None):
 
     return save_checkpoint(path, model, name=name, data={"kind": "phantom", "spec": "phantom", "seed": 0,
                                                          "n_train": 8, "n_val": 4})
+
+
+def random_folding(graph, seed: int):
+    """A random valid folding of every weighted layer: PE and SIMD random divisors, with the corners
+    drawn often (fully parallel, NF * SF = 1, where loop-carried distances are shortest; fully
+    folded), and a random multiplier type."""
+    from codegen.hls.folding import Folding, LayerFold, divisors
+
+    rng = np.random.default_rng(seed ^ 0xF01D)
+    folding = Folding()
+    for op in graph.weighted_ops:
+        out_ch, window = op.fold_dims()
+        corner = rng.choice(["parallel", "folded", "random", "random"])
+        if corner == "parallel":
+            pe, simd = out_ch, window
+        elif corner == "folded":
+            pe, simd = 1, 1
+        else:
+            pe, simd = int(rng.choice(divisors(out_ch))), int(rng.choice(divisors(window)))
+        folding[op.name] = LayerFold(int(pe), int(simd), str(rng.choice(["auto", "lut", "dsp"])))
+    return folding

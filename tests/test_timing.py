@@ -144,15 +144,22 @@ def test_pipelines_are_flushable_and_buffers_declare_their_dependence(project, d
             pipelines += 1
             assert "II=1" in line and "style=flp" in line, (path.name, line)
     assert pipelines == len(design.kernels)
+    storages = set()
     for kernel in design.kernels:
         text = (project / kernel.source).read_text()
-        op = kernel.op.op_type if kernel.op is not None else None
-        if op == "conv" and kernel.context.get("K", 1) > 1:
-            assert "#pragma HLS DEPENDENCE variable=line inter false" in text, kernel.function
-        if op == "conv_transpose":
-            assert "#pragma HLS DEPENDENCE variable=row inter false" in text
-        if op == "maxpool":
-            assert "#pragma HLS DEPENDENCE variable=partial inter false" in text
+        for buffer in kernel.carried_buffers(design):
+            storages.add(buffer.storage)
+            pragmas = re.findall(rf"#pragma HLS DEPENDENCE variable={buffer.array}\b[^\n]*", text)
+            expected = {"independent": [f"#pragma HLS DEPENDENCE variable={buffer.array} inter false"],
+                        "distance": [f"#pragma HLS DEPENDENCE variable={buffer.array} inter true "
+                                     f"distance={buffer.distance}"],
+                        "registers": []}[buffer.storage]
+            assert pragmas == expected, (kernel.function, buffer)
+            if buffer.storage == "independent":     # the comment states the computed figures
+                assert f"{buffer.distance} iterations later" in text and str(buffer.bound) in text
+            if buffer.storage == "registers":
+                assert re.search(rf"ARRAY_PARTITION variable={buffer.array} complete dim=[01]\b", text)
+    assert "independent" in storages
 
 
 def test_axis_header_is_the_real_one_under_synthesis(project):
@@ -232,7 +239,7 @@ def test_input_kernel_resynchronises_after_a_short_frame(project, design, tmp_pa
     """A frame whose TLAST comes early is zero-filled; the next frame starts with the next word."""
     import subprocess
 
-    from codegen.csim import ap_types_dir, find_compiler
+    from codegen.toolchain import ap_types_dir, find_compiler
     reader = next(k for k in design.kernels if k.function == "read_input")
     pixels = reader.context["H"] * reader.context["W"]
     short = 5

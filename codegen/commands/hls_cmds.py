@@ -8,7 +8,7 @@ import click
 
 from ..console import console as make_console, echo_json
 from ..errors import QgenError
-from .params import CLOCK_NS, POSITIVE, FiniteFloat
+from .params import CLOCK_NS, POSITIVE, FiniteFloat, fifo_depths
 
 PROJECTS_DIR = Path("projects")
 
@@ -38,10 +38,13 @@ PROJECTS_DIR = Path("projects")
 @click.option("--skip-reference-check", is_flag=True,
               help="experts: write the project even if the integer reference disagrees with Brevitas "
                    "on the golden images (checked by default)")
+@click.option("--allow-hazards", is_flag=True,
+              help="write the project even if the static hazard check finds memory-port, stream or "
+                   "DEPENDENCE hazards in the kernels (they become warnings)")
 @click.option("--force", is_flag=True, help="overwrite an existing project folder")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fit, target_fps, max_utilization,
-        templates_dir, calibration_path, skip_reference_check, force, as_json):
+        templates_dir, calibration_path, skip_reference_check, allow_hazards, force, as_json):
     """Turn a checkpoint into a Vitis HLS project sized to its learned bitwidths."""
     from ..hls.project import HlsRequest
     from ..parts import resolve_part
@@ -65,12 +68,14 @@ def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fi
     images, ids = validation_images(lowered.ckpt, n_images)
     if not skip_reference_check:
         check_reference(lowered, images)
-    summary = _generator(backend)(lowered, HlsRequest(target, clock_ns, n_images, backend, calibration), out_dir, folding, force=force,
+    summary = _generator(backend)(lowered, HlsRequest(target, clock_ns, n_images, backend, calibration, allow_hazards), out_dir, folding, force=force,
                        templates_dir=templates, tcl_dir=tcl, images=images, image_ids=ids)
     summary = {"project": str(out_dir), **summary}
     if warning:
         summary["warning"] = warning
         click.echo(f"Warning: {warning}", err=True)
+    for hazard in summary.get("hazards", []):
+        click.echo(f"Warning: hazard allowed by --allow-hazards: {hazard}", err=True)
     if as_json:
         echo_json(summary)
         return
@@ -132,13 +137,25 @@ def _print_summary(summary: dict) -> None:
 @click.argument("project", type=click.Path(file_okay=False, path_type=Path), default=None, required=False)
 @click.option("--tool", type=click.Choice(["gxx", "vitis"]), default="gxx", show_default=True,
               help="gxx: g++ against hls4ml's ap_types (no Xilinx install); vitis: the project's build_prj.tcl")
+@click.option("--threaded", is_flag=True,
+              help="run every kernel in its own thread with bounded FIFOs of the declared depths: "
+                   "bit-exact and deadlock-free on the code itself (exit 1 on a deadlock)")
+@click.option("--fifo-depth", "overrides", multiple=True, callback=fifo_depths, metavar="NAME=DEPTH",
+              help="with --threaded: override one FIFO's depth (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def csim(project, tool, as_json):
+def csim(project, tool, threaded, overrides, as_json):
     """C-simulate a generated project and compare every layer bit-exactly with the goldens."""
-    from ..csim import run_gxx, run_vitis
-
+    if overrides and not threaded:
+        raise QgenError("--fifo-depth needs --threaded (plain C-simulation has unbounded streams)")
+    if threaded and tool != "gxx":
+        raise QgenError("--threaded runs with g++ (--tool gxx)")
     project = project or _only_project()
-    report = run_gxx(project) if tool == "gxx" else run_vitis(project)
+    if threaded:
+        from ..threaded import run_threaded
+        report = run_threaded(project, overrides)
+    else:
+        from ..csim import run_gxx, run_vitis
+        report = run_gxx(project) if tool == "gxx" else run_vitis(project)
     if as_json:
         echo_json(report)
     else:
@@ -167,6 +184,11 @@ def _print_csim(project, report: dict) -> None:
                       "-" if first is None else f"{first['index']}: {first['expected']} / {first['got']}")
     console.print(table)
     timing = f"compile {report['compile_seconds']} s, " if "compile_seconds" in report else ""
+    if report.get("deadlock"):
+        waits = "; ".join(f"{b['kernel']} waits on {b['fifo']} ({b['state']})" for b in report["blocked"])
+        console.print(f"{project}: [red]DEADLOCK[/red] with bounded FIFOs ({report['tool']}; {timing}run "
+                      f"{report['run_seconds']} s): {waits}")
+        return
     verdict = "[green]PASSED[/green] bit-exact" if report["passed"] else f"[red]FAILED[/red] {report['mismatches']} mismatches"
     console.print(f"{project}: {verdict} on {report['images']} images ({report['tool']}; {timing}run {report['run_seconds']} s)")
 

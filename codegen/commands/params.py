@@ -1,4 +1,4 @@
-"""Click parameter types shared by the commands: numbers that must be finite and in range."""
+"""Click parameter types shared by the commands: numbers that must be finite and in range, FIFO depths."""
 from __future__ import annotations
 
 import math
@@ -40,3 +40,22 @@ class FiniteFloat(click.ParamType):
 CLOCK_NS = FiniteFloat(0.5, 100.0)              # 10 MHz .. 2 GHz
 POSITIVE = FiniteFloat(0.0, None, lo_open=True)
 NON_NEGATIVE = FiniteFloat(0.0, None)
+
+
+MAX_FIFO_DEPTH = 1 << 30        # as schedule.json
+
+
+def fifo_depths(ctx, param, values) -> dict[str, int]:
+    """`--fifo-depth NAME=DEPTH` (repeatable) of `qgen simulate` and `qgen csim --threaded`: ASCII
+    digits, 1..MAX_FIFO_DEPTH, each FIFO named once."""
+    out = {}
+    for item in values:
+        name, sep, depth = item.partition("=")
+        name, depth = name.strip(), depth.strip()
+        if not sep or not name or not (depth.isascii() and depth.isdigit()) or \
+                not 1 <= int(depth) <= MAX_FIFO_DEPTH:
+            raise click.BadParameter(f"expected NAME=DEPTH with DEPTH in 1..{MAX_FIFO_DEPTH}, got {item[:60]!r}")
+        if name in out:
+            raise click.BadParameter(f"FIFO {name[:60]!r} given twice")
+        out[name] = int(depth)
+    return out

@@ -1,27 +1,15 @@
 """`qgen simulate`: the cycle-level dataflow model of a generated project (FIFOs bounded, frames back to back)."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 
 from ..console import console as make_console, echo_json
-from ..errors import QgenError
+from .params import fifo_depths
 
-MAX_SCHEDULE_BYTES = 64 << 20
 PROGRESS_AFTER_S = 2.0
-
-
-def _depth_override(ctx, param, values) -> dict[str, int]:
-    out = {}
-    for item in values:
-        name, sep, depth = item.partition("=")
-        if not sep or not name or not depth.strip().isdigit() or int(depth) < 1:
-            raise click.BadParameter(f"expected NAME=DEPTH with DEPTH >= 1, got {item!r}")
-        out[name.strip()] = int(depth)
-    return out
 
 
 @click.command("simulate")
@@ -30,7 +18,7 @@ def _depth_override(ctx, param, values) -> dict[str, int]:
               help="frames run back to back")
 @click.option("--style", type=click.Choice(["flush", "stall"]), default="flush", show_default=True,
               help="pipeline style: flush (the templates' style=flp) or Vitis's default stall pipeline")
-@click.option("--fifo-depth", "overrides", multiple=True, callback=_depth_override, metavar="NAME=DEPTH",
+@click.option("--fifo-depth", "overrides", multiple=True, callback=fifo_depths, metavar="NAME=DEPTH",
               help="override one FIFO's depth (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def simulate(project, frames, style, overrides, as_json):
@@ -40,7 +28,7 @@ def simulate(project, frames, style, overrides, as_json):
     template, run Vitis cosim (build_prj.tcl cosim=1).
     """
     from ..hls.project import SCHEDULE_FILE, load_project
-    from ..timing.schedule import model_from_json
+    from ..timing.schedule import load_schedule
     from ..timing.simulate import simulate as run_model
     from ..timing.sizing import analytic_interval
 
@@ -48,19 +36,7 @@ def simulate(project, frames, style, overrides, as_json):
         from .hls_cmds import _only_project
         project = _only_project()
     root, _ = load_project(project)
-    path = root / SCHEDULE_FILE
-    if not path.is_file():
-        raise QgenError(f"{path} is missing: regenerate the project with `qgen hls` (template backend)")
-    if path.stat().st_size > MAX_SCHEDULE_BYTES:
-        raise QgenError(f"{path} is larger than {MAX_SCHEDULE_BYTES >> 20} MiB: not a qgen schedule")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise QgenError(f"{path} is not valid JSON ({exc.__class__.__name__})") from None
-    try:
-        model = model_from_json(data)
-    except QgenError as exc:
-        raise QgenError(f"{path}: {exc}") from None
+    model = load_schedule(root / SCHEDULE_FILE)
 
     with _Progress(disabled=as_json) as progress:
         result = run_model(model, frames=frames, style=style, depths=overrides, progress=progress)

@@ -49,6 +49,12 @@ class Kernel:
     def source(self) -> str:
         return f"firmware/layers/{self.function}.cpp"
 
+    def carried_buffers(self, design: "Design") -> list:
+        """The buffers the kernel stores and loads again later, as its op computed them (hls/dependence.py)."""
+        if self.op is None:
+            return []
+        return self.op.carried_buffers(design.graph, design.folding.get(self.op.name, LayerFold()))
+
     def schedule(self, design: "Design") -> Schedule:
         if self.op is not None:
             return self.op.schedule(design.graph, design.folding.get(self.op.name, LayerFold()))

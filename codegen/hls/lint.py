@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import QgenError
+from ..toolchain import ap_types_dir
 
 DYNAMIC_MEMORY = {"malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign"}
 HOST_IO = {"printf", "fprintf", "sprintf", "snprintf", "puts", "fputs", "putchar", "fopen", "fclose", "fread",
@@ -49,8 +50,6 @@ def _system_includes() -> tuple[str, ...]:
 
 
 def _args(root: Path) -> list[str]:
-    from ..csim import ap_types_dir
-
     return ["-x", "c++", "-std=c++14", f"-I{ap_types_dir()}", f"-I{root / 'firmware'}", *_system_includes()]
 
 
@@ -198,8 +197,9 @@ def _precompiled_common(cindex, index, root: Path, args: list[str], tmp: Path) -
     return ["-include-pch", str(pch)]
 
 
-def lint_project(root: Path) -> list[str]:
-    """Problems as 'file:line: what', in file order; empty when the kernels are synthesizable."""
+def parse_kernels(root: Path) -> list:
+    """The project's kernel sources as clang translation units (one unit for all, or one each when
+    they do not compile together); shared by the lint and the hazard check (hls/hazards.py)."""
     cindex = _clang()
     root = Path(root)
     sources = sorted((root / "firmware").rglob("*.cpp"))
@@ -210,17 +210,26 @@ def lint_project(root: Path) -> list[str]:
     unity_path = root / "firmware" / UNITY
     unity = "".join(f'#include "{s.relative_to(root / "firmware").as_posix()}"\n' for s in sources)
     tu, errors = _parse(cindex, index, unity_path, args, [(str(unity_path), unity)])
-    units = [tu]
-    if errors:   # the kernels do not share one unit: read each on its own
-        units = []
-        with tempfile.TemporaryDirectory(prefix="qgen_lint_") as tmp:
-            args = args + _precompiled_common(cindex, index, root, args, Path(tmp))
-            for source in sources:
-                tu, errors = _parse(cindex, index, source, args)
-                fatal = [d for d in errors if d.severity >= cindex.Diagnostic.Fatal]
-                if fatal:
-                    raise QgenError(f"the lint cannot read {source.relative_to(root)}: {fatal[0].spelling}")
-                units.append(tu)
+    if not errors:
+        return [tu]
+    units = []      # the kernels do not share one unit: read each on its own
+    with tempfile.TemporaryDirectory(prefix="qgen_lint_") as tmp:
+        args = args + _precompiled_common(cindex, index, root, args, Path(tmp))
+        for source in sources:
+            tu, errors = _parse(cindex, index, source, args)
+            fatal = [d for d in errors if d.severity >= cindex.Diagnostic.Fatal]
+            if fatal:
+                raise QgenError(f"the lint cannot read {source.relative_to(root)}: {fatal[0].spelling}")
+            units.append(tu)
+    return units
+
+
+def lint_project(root: Path, units: list | None = None) -> list[str]:
+    """Problems as 'file:line: what', in file order; empty when the kernels are synthesizable.
+    `units`: the kernels already parsed (parse_kernels), else they are parsed here."""
+    cindex = _clang()
+    root = Path(root)
+    units = parse_kernels(root) if units is None else units
     checker = _Checker(cindex, root)
     for tu in units:
         checker.visit(tu.cursor)

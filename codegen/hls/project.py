@@ -28,10 +28,13 @@ from ..timing.schedule import model_to_json
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
 from .folding import Folding
-from .lint import lint_project
+from .hazards import check_units
+from .lint import lint_project, parse_kernels
 from .render import Renderer
 
 SCHEDULE_FILE = "schedule.json"     # what `qgen simulate` needs: every kernel's schedule and FIFO depth
+THREADED_TESTBENCH = "tb/tb_threaded.cpp"   # `qgen csim --threaded`: kernels in threads, bounded FIFOs
+THREADED_INCLUDE = "tb/threaded"            # its hls_stream.h, first on that build's include path
 
 PROJECT_FORMAT = "qgen-project"
 CFLAGS = "-std=c++14"   # includes are relative to each file, as Vitis C-simulation builds elsewhere
@@ -44,6 +47,7 @@ class HlsRequest:
     n_images: int
     backend: str = "templates"
     calibration: object = None      # resources.calibration.Calibration: the user's correction factors
+    allow_hazards: bool = False     # report hazards in the generated code as warnings, not errors
 
 
 def layer_rows(design: Design) -> list[dict]:
@@ -95,6 +99,18 @@ def _testbench_context(design: Design, n_images: int, golden_tensors: list[str])
                 input=dict(tensor=x.name, pixels=x.shape[1] * x.shape[2], channels=x.channels, bits=x.dtype.bits))
 
 
+def _threaded_context(design: Design, n_images: int) -> dict:
+    """testbench_threaded.cpp.j2: the top's kernels and FIFOs, and which FIFO carries each layer's output."""
+    graph = design.graph
+    context = _testbench_context(design, n_images, list(graph.tensors))
+    context["streams"] = [dict(name=s.name, type=s.type, depth=s.depth) for s in design.streams.values() if s.tensor]
+    context["kernels"] = [dict(function=k.function, args=k.inputs + k.outputs) for k in design.kernels]
+    context["checks"] = [dict(name=op.name, stream=f"{op.output}_s", tensor=op.output,
+                              elements=graph.tensors[op.output].elements)
+                         for op in graph.ops if op.op_type != "mask"]
+    return context
+
+
 def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> dict[str, str]:
     """All generated text files, by relative path."""
     graph = design.graph
@@ -140,10 +156,14 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
     files[SCHEDULE_FILE] = json.dumps(model_to_json(design.timing_model(request.clock_ns))) + "\n"
     files["tb/tb_quantunet.cpp"] = renderer.render("testbench.cpp.j2",
                                                    _testbench_context(design, len(images), list(graph.tensors)))
+    files[THREADED_TESTBENCH] = renderer.render("testbench_threaded.cpp.j2", _threaded_context(design, len(images)))
+    files[f"{THREADED_INCLUDE}/hls_stream.h"] = renderer.render("threaded/hls_stream.h.j2", {})
     summary = project_summary(graph, request, layer_rows(design), resources, build={
         "top": TOP,
         "sources": ["firmware/quantunet.cpp"] + [k.source for k in design.kernels],
         "testbench": "tb/tb_quantunet.cpp",
+        "threaded_testbench": THREADED_TESTBENCH,
+        "threaded_include": THREADED_INCLUDE,
         "include_dirs": [],
         "defines": {},
         "precompiled_header": "firmware/qgen_common.h",
@@ -152,17 +172,34 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
     summary["fifos"] = [{"name": s.name, "tensor": s.tensor, "depth": s.depth, "comment": s.comment}
                         for s in design.streams.values() if s.tensor and s.depth > 2]
     summary["timing"] = timing
+    summary["carried_buffers"] = {k.function: [b.to_json() for b in k.carried_buffers(design)]
+                                  for k in design.kernels if k.carried_buffers(design)}
     files["folding.json"] = json.dumps(folding.to_json(), indent=2) + "\n"
     files["resources_estimate.json"] = json.dumps(resources, indent=2) + "\n"
 
     with atomic_directory(out_dir, force=force) as tmp:
         write_files(tmp, files)
+        summary["hazards"] = check_kernels(tmp, design, request.allow_hazards)
         write_project_data(tmp, graph, summary, images, image_ids)
-        problems = lint_project(tmp)   # an edited template must not slip out of the synthesizable subset
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise QgenError(f"generated code leaves the synthesizable subset: {problems[0]}{more}")
     return summary
+
+
+def check_kernels(root: Path, design: Design, allow_hazards: bool = False) -> list[str]:
+    """Refuse kernels outside the synthesizable subset, and kernels with hazards (hls/hazards.py) unless
+    allowed; returns the hazards allowed through. Edited templates go through the same checks."""
+    units = parse_kernels(root)
+    problems = lint_project(root, units)
+    if problems:
+        raise QgenError(f"generated code leaves the synthesizable subset: {_first(problems)}")
+    buffers = {k.source: {b.array: b for b in k.carried_buffers(design)} for k in design.kernels}
+    hazards = check_units(root, units, buffers)
+    if hazards and not allow_hazards:
+        raise QgenError(f"hazard in the generated code: {_first(hazards)} (--allow-hazards writes it anyway)")
+    return hazards
+
+
+def _first(problems: list[str]) -> str:
+    return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
 def project_summary(graph, request: HlsRequest, layers: list[dict], resources: dict | None, build: dict) -> dict:
@@ -249,8 +286,9 @@ def _check_manifest(data: dict, manifest: Path) -> None:
         rel_path(f"sources[{i}]", source)
     for field in ("testbench", "tcl"):
         rel_path(field, data.get(field))
-    if data.get("precompiled_header") is not None:
-        rel_path("precompiled_header", data["precompiled_header"])
+    for field in ("precompiled_header", "threaded_testbench", "threaded_include"):
+        if data.get(field) is not None:
+            rel_path(field, data[field])
     include_dirs = data.get("include_dirs", [])
     if not isinstance(include_dirs, list):
         bad("include_dirs", "a list")

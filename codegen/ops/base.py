@@ -4,6 +4,8 @@ Every op type of the integer graph is one class registered with `@register_op`. 
 - shape/type inference (`infer`), from its input tensors and its own parameters;
 - the bit-exact integer reference (`reference`), on int64 code arrays shaped [N, C, H, W];
 - its row of the layer table (`summary`);
+- the buffers its kernel stores and loads again in later loop iterations (`carried_buffers`), with
+  the distance that decides their storage and DEPENDENCE pragma (codegen/hls/dependence.py);
 and backends attach what they need to the same class through `op_type` (template, cost model).
 """
 from __future__ import annotations
@@ -58,6 +60,19 @@ class Op:
         from ..timing.schedule import pixelwise
         _, h, w = graph.tensors[self.output].shape
         return pixelwise(h * w, len(self.inputs), 1)
+
+    def carried_buffers(self, graph, fold=None) -> list:
+        """Arrays the kernel stores in one iteration and loads in a later one, each with the fewest
+        iterations between a store and the load of the same element (hls.dependence.CarriedBuffer).
+        Pixel-wise kernels keep nothing between iterations."""
+        return []
+
+    def buffer_context(self, graph, fold=None) -> dict:
+        """Template variables <ARRAY>_STORAGE/_DISTANCE/_BOUND of every carried buffer."""
+        out = {}
+        for buffer in self.carried_buffers(graph, fold):
+            out.update(buffer.context(buffer.array.upper()))
+        return out
 
     def estimate(self, graph, fold=None):
         """Resources of this op's kernel as a Breakdown of parts (formulas.PARTS); pixel-wise kernels

@@ -14,6 +14,7 @@ from ..ir.types import MAX_ACC_BITS, IntType
 from ..resources import formulas
 from ..resources.formulas import Cost
 from ..hls.cpp import c_array, code_type, mvau_layout, per_pe, pixel_type, store_type
+from ..hls.dependence import REGISTERS, CarriedBuffer
 from .activation import Thresholds
 from .base import Op, register_op
 
@@ -90,6 +91,14 @@ class WeightedOp(Op):
 
     def mult_impl(self, x: Tensor, fold) -> str:
         return fold.mult_impl(self.weight_type.bits + x.dtype.bits)
+
+    def folds(self, fold) -> int:
+        """NF * SF: loop iterations per output pixel."""
+        out_ch, window = self.fold_dims()
+        return (out_ch // fold.pe) * (window // fold.simd)
+
+    def pipeline_depth(self, fold) -> int:
+        return mvau_depth(fold, self.thresholds.out_type.bits if self.thresholds is not None else None)
 
     def _mvau_cost(self, graph, fold, weight_depth: int) -> formulas.Breakdown:
         """Multipliers, adder tree + accumulators, threshold search, weight ROM and control, as parts."""
@@ -191,11 +200,20 @@ class Conv(WeightedOp):
     def template(self) -> str:
         return "kernels/conv.cpp.j2" if self.thresholds is not None else "kernels/head.cpp.j2"
 
+    def carried_buffers(self, graph, fold) -> list[CarriedBuffer]:
+        """conv.cpp.j2's line buffer: column c of a row is stored at raster position (r, c) and loaded
+        again at (r + 1, c), W + PAD positions of NF * SF iterations later."""
+        if self.kernel == 1 or self.thresholds is None:      # 1x1 kernels (and the head) buffer nothing
+            return []
+        _, _, w = graph.tensors[self.output].shape
+        return [CarriedBuffer("line", (w + self.kernel // 2) * self.folds(fold), self.pipeline_depth(fold))]
+
     def kernel_context(self, graph, fold) -> dict:
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, window = self.fold_dims()
         return {**mvau_context(self, x, y, fold, out_ch, window), "K": self.kernel, "PAD": self.kernel // 2,
-                "H": y.shape[1], "W": y.shape[2], "WINDOW": window}
+                "H": y.shape[1], "W": y.shape[2], "WINDOW": window,
+                "ITERATIONS": self.cycles(graph, fold), **self.buffer_context(graph, fold)}
 
     def kernel_data(self, graph, fold) -> dict:
         out_ch, window = self.fold_dims()
@@ -215,8 +233,9 @@ class Conv(WeightedOp):
         cost = self._mvau_cost(graph, fold, nf * sf)
         if self.thresholds is None:                # the head's bias[NF][PE] ROM
             cost = cost.add("weights", formulas.rom(fold.pe * self.acc_type.bits, nf))
-        for _ in range(self.kernel - 1):           # one RAM per buffered row (partitioned dim 1)
-            cost = cost.add("line_buffer", formulas.ram(x.channels * a, x.shape[2]))
+        for buffer in self.carried_buffers(graph, fold):   # K - 1 rows (partitioned dim 1)
+            row = (formulas.register_buffer if buffer.storage == REGISTERS else formulas.ram)(x.channels * a, x.shape[2])
+            cost = cost.add("line_buffer", row * (self.kernel - 1))
         # the SIMD-lane multiplexer, the window and output pixel registers, and (heuristic) the
         # select of the window's new column between line buffer, input pixel and zero padding
         return cost.add("window", formulas.window_mux(fold.simd * a, sf)
@@ -228,19 +247,17 @@ class Conv(WeightedOp):
         input pixel (r, c) when inside the image, its last writes output (r - PAD, c - PAD)."""
         from ..timing.schedule import Schedule, raster
         _, h, w = graph.tensors[self.output].shape
-        pad = self.kernel // 2 if self.thresholds is not None else 0
-        out_ch, window = self.fold_dims()
-        folds = (out_ch // fold.pe) * (window // fold.simd)
+        pad = self.kernel // 2
+        folds = self.folds(fold)
         r, c = raster(h + pad, w + pad)
         first = np.arange(r.size, dtype=np.int64) * folds
-        out_bits = self.thresholds.out_type.bits if self.thresholds is not None else None
-        return Schedule(r.size * folds, mvau_depth(fold, out_bits), [first[(r < h) & (c < w)]],
+        return Schedule(r.size * folds, self.pipeline_depth(fold), [first[(r < h) & (c < w)]],
                         [first[(r >= pad) & (c >= pad)] + folds - 1])
 
     def cycles(self, graph, fold) -> int:
-        # the kernel walks (H+pad) x (W+pad) raster positions, NF * SF folds each (see templates/kernels/conv)
+        """Iterations of the kernel's flattened loop: (H+pad) x (W+pad) raster positions, NF * SF
+        folds each (templates/kernels/conv.cpp.j2; the head is 1x1, pad 0)."""
         _, h, w = graph.tensors[self.output].shape
         pad = self.kernel // 2
-        out_ch, window = self.fold_dims()
-        return (h + pad) * (w + pad) * (out_ch // fold.pe) * (window // fold.simd)
+        return (h + pad) * (w + pad) * self.folds(fold)
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..hls.dependence import REGISTERS, CarriedBuffer
 from ..ir.tensor import Tensor
 from ..ir.types import IntType
 from .activation import Thresholds
 from ..resources import formulas
 from ..resources.formulas import Cost
 from .base import register_op
-from .conv import WeightedOp, accumulator_bounds, mvau_context, mvau_data, mvau_depth
+from .conv import WeightedOp, accumulator_bounds, mvau_context, mvau_data
 
 
 @register_op
@@ -59,10 +60,17 @@ class ConvTranspose2x2(WeightedOp):
 
     template = "kernels/conv_transpose.cpp.j2"
 
+    def carried_buffers(self, graph, fold) -> list[CarriedBuffer]:
+        """conv_transpose.cpp.j2's input row: row[j] is stored in output row 2i and loaded at the same
+        j of output row 2i + 1, 2W output pixels of NF * SF iterations later."""
+        _, _, w = graph.tensors[self.inputs[0]].shape
+        return [CarriedBuffer("row", 2 * w * self.folds(fold), self.pipeline_depth(fold))]
+
     def kernel_context(self, graph, fold) -> dict:
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, length = self.fold_dims()
-        return {**mvau_context(self, x, y, fold, out_ch, length), "H": x.shape[1], "W": x.shape[2]}
+        return {**mvau_context(self, x, y, fold, out_ch, length), "H": x.shape[1], "W": x.shape[2],
+                "ITERATIONS": self.cycles(graph, fold), **self.buffer_context(graph, fold)}
 
     def kernel_data(self, graph, fold) -> dict:
         taps = [self.weights[:, :, dy, dx] for dy in range(2) for dx in range(2)]  # tap = dy * 2 + dx
@@ -74,8 +82,10 @@ class ConvTranspose2x2(WeightedOp):
         out_ch, length = self.fold_dims()
         nf, sf = out_ch // fold.pe, length // fold.simd
         a = x.dtype.bits
+        (row,) = self.carried_buffers(graph, fold)
+        memory = formulas.register_buffer if row.storage == REGISTERS else formulas.ram
         return (self._mvau_cost(graph, fold, 4 * nf * sf)
-                .add("line_buffer", formulas.ram(x.channels * a, x.shape[2]))
+                .add("line_buffer", memory(x.channels * a, x.shape[2]))
                 .add("window", formulas.window_mux(fold.simd * a, sf) + Cost(ff=length * a + out_ch * y.dtype.bits)))
 
     def fold_dims(self) -> tuple[int, int]:
@@ -88,15 +98,13 @@ class ConvTranspose2x2(WeightedOp):
         read nothing, so the producer must be able to run ahead by up to a row (see the FIFO sizing)."""
         from ..timing.schedule import Schedule
         _, h, w = graph.tensors[self.inputs[0]].shape
-        out_ch, length = self.fold_dims()
-        folds = (out_ch // fold.pe) * (length // fold.simd)
+        folds = self.folds(fold)
         i, dy, j, dx = np.meshgrid(np.arange(h), np.arange(2), np.arange(w), np.arange(2), indexing="ij")
         first = np.arange(i.size, dtype=np.int64) * folds
-        return Schedule(i.size * folds, mvau_depth(fold, self.thresholds.out_type.bits if self.thresholds else None),
-                        [first[((dy == 0) & (dx == 0)).ravel()]], [first + folds - 1])
+        return Schedule(i.size * folds, self.pipeline_depth(fold), [first[((dy == 0) & (dx == 0)).ravel()]],
+                        [first + folds - 1])
 
     def cycles(self, graph, fold) -> int:
-        # one output pixel (a 1x1 product of the tap under it) per NF * SF cycles
+        """Iterations of the flattened loop: one output pixel (a 1x1 product of the tap under it) per NF * SF."""
         _, h, w = graph.tensors[self.output].shape
-        out_ch, window = self.fold_dims()
-        return h * w * (out_ch // fold.pe) * (window // fold.simd)
+        return h * w * self.folds(fold)

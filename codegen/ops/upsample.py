@@ -6,8 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hls.cpp import pixel_type
+from ..hls.dependence import REGISTERS, CarriedBuffer
 from ..ir.tensor import Tensor
-from ..resources.formulas import Breakdown, Cost, ram
+from ..resources.formulas import Breakdown, Cost, ram, register_buffer
 from .base import Op, register_op
 
 
@@ -22,16 +23,26 @@ class Upsample2x(Op):
         return Tensor(self.output, (c, 2 * h, 2 * w), x.dtype, x.ch_min.copy(), x.ch_max.copy())
 
     template = "kernels/upsample.cpp.j2"
+    PIPELINE_DEPTH = 2
+
+    def carried_buffers(self, graph, fold=None) -> list[CarriedBuffer]:
+        """upsample.cpp.j2's input row: row[j] is stored in output row 2i and loaded at the same j of
+        output row 2i + 1, 2W iterations (one per output pixel) later."""
+        _, _, w = graph.tensors[self.inputs[0]].shape
+        return [CarriedBuffer("row", 2 * w, self.PIPELINE_DEPTH)]
 
     def kernel_context(self, graph, fold=None) -> dict:
         x = graph.tensors[self.inputs[0]]
-        return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels, in_pixel=pixel_type(x.name))
+        return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels, in_pixel=pixel_type(x.name),
+                    **self.buffer_context(graph, fold))
 
     def estimate(self, graph, fold=None):
         """One buffered input row."""
         x = graph.tensors[self.inputs[0]]
         width = x.channels * x.dtype.bits
-        return Breakdown(line_buffer=ram(width, x.shape[2]), control=Cost(lut=60, ff=width + 32))   # control: heuristic
+        (row,) = self.carried_buffers(graph, fold)
+        memory = register_buffer if row.storage == REGISTERS else ram
+        return Breakdown(line_buffer=memory(width, x.shape[2]), control=Cost(lut=60, ff=width + 32))   # control: heuristic
 
     def schedule(self, graph, fold=None):
         """upsample.cpp.j2: loops i, dy, j, dx over the output, one output pixel per iteration; the
@@ -40,7 +51,7 @@ class Upsample2x(Op):
         _, h, w = graph.tensors[self.inputs[0]].shape
         i, dy, j, dx = np.meshgrid(np.arange(h), np.arange(2), np.arange(w), np.arange(2), indexing="ij")
         every = np.arange(i.size, dtype=np.int64)
-        return Schedule(i.size, 2, [every[((dy == 0) & (dx == 0)).ravel()]], [every])
+        return Schedule(i.size, self.PIPELINE_DEPTH, [every[((dy == 0) & (dx == 0)).ravel()]], [every])
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         return x.repeat(2, axis=2).repeat(2, axis=3)

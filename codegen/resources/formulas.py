@@ -155,6 +155,14 @@ def ram(width: int, depth: int) -> Cost:
     return Cost(bram_18k=bram18_for(width, depth))
 
 
+def register_buffer(width: int, depth: int) -> Cost:
+    """A buffer kept in registers (completely partitioned) and read at a run-time index: one FF per
+    bit and word, and a depth-input multiplexer per bit priced as the window's (calibration: window)."""
+    if width <= 0 or depth <= 0:
+        return Cost()
+    return Cost(ff=width * depth) + window_mux(width, depth)
+
+
 def distinct_columns(width: int, depth: int) -> float:
     """Bit columns of a `width` x `depth` constant table that differ: Yosys (like Vivado) merges
     identical registers and logic, and a table of few words has only 2^depth possible columns.

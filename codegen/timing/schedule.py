@@ -24,6 +24,16 @@ MAX_TOKENS = 20_000_000             # reads + writes per frame, all streams: kee
 MAX_SEGMENTS = 1_000_000
 MAX_DEPTH = 1 << 30                 # FIFO depth and pipeline depth
 
+# Pipeline depths are estimates; a real pipeline may be deeper. Analyses that must hold whatever the
+# tool builds (FIFO read-ahead, loop-carried buffer distances) assume up to this much.
+DEPTH_MARGIN_FACTOR = 2
+DEPTH_MARGIN_STAGES = 4
+
+
+def plausible_depth(depth: int) -> int:
+    """The deepest pipeline an estimate of `depth` stages may turn out to be."""
+    return DEPTH_MARGIN_FACTOR * depth + DEPTH_MARGIN_STAGES
+
 
 @dataclass
 class Schedule:
@@ -165,6 +175,29 @@ def _indices(runs, what: str, iterations: int, budget: list[int]) -> np.ndarray:
     if idx.size and (np.any(np.diff(idx) <= 0) or idx[-1] >= iterations):
         raise QgenError(f"schedule: {what} must be increasing iteration indices below {iterations}")
     return idx
+
+
+MAX_SCHEDULE_BYTES = 64 << 20
+
+
+def load_schedule(path) -> TimingModel:
+    """A project's schedule.json as a TimingModel, checked like any input (size, JSON, contents)."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise QgenError(f"{path} is missing: regenerate the project with `qgen hls` (template backend)")
+    if path.stat().st_size > MAX_SCHEDULE_BYTES:
+        raise QgenError(f"{path} is larger than {MAX_SCHEDULE_BYTES >> 20} MiB: not a qgen schedule")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise QgenError(f"{path} is not valid JSON ({exc.__class__.__name__})") from None
+    try:
+        return model_from_json(data)
+    except QgenError as exc:
+        raise QgenError(f"{path}: {exc}") from None
 
 
 def model_from_json(data) -> TimingModel:

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import QgenError
-from .schedule import TimingModel
+from .schedule import DEPTH_MARGIN_FACTOR, DEPTH_MARGIN_STAGES, TimingModel
 from .simulate import FULL, STYLES, SimResult, free_run, simulate
 
-READ_AHEAD_FACTOR = 2
-READ_AHEAD_STAGES = 4
+READ_AHEAD_FACTOR = DEPTH_MARGIN_FACTOR      # the same margin the loop-carried buffers assume
+READ_AHEAD_STAGES = DEPTH_MARGIN_STAGES
 MIN_DEPTH = 2
 
 
