@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .config import ModelConfig
+from .errors import CheckpointError
 from .model import QuantUNet, build_model
 
 FORMAT = "qgen-checkpoint"
@@ -29,10 +30,6 @@ REQUIRED_KEYS = ("format", "format_version", "config", "state_dict")
 # identifier. Anything else is replaced by a derived safe name, and the user is told.
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_DATA_COUNT = 1_000_000
-
-
-class CheckpointError(ValueError):
-    """The file is missing, unreadable, unsafe or not a qgen checkpoint. One-line message."""
 
 
 def _version(dist: str) -> str:

@@ -21,6 +21,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from .errors import DataError
+
 PHANTOM_VERSION = 1
 
 SPLITS = ("train", "val")
@@ -35,10 +37,6 @@ LGG_FLAIR_CHANNEL = 1
 
 _EXPECTED = ("expected 'phantom', a Kaggle LGG folder with <patient>/<name>_<slice>.tif and "
              "_mask.tif files, or a folder with images/ and masks/")
-
-
-class DataError(ValueError):
-    """User-facing data problem; message is one clear line."""
 
 
 @dataclass
