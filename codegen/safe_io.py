@@ -128,14 +128,19 @@ def read_json_input(path: str | Path, what: str, max_bytes: int = DEFAULT_MAX_JS
     return parse_json(read_input_bytes(path, what, max_bytes), f"{what} '{path}'")
 
 
+def is_number(value, lo: float | None = None, hi: float | None = None, integer: bool = False) -> bool:
+    """A finite number (an int with `integer`; never a bool) within [lo, hi]. Safe for ints of any
+    size: they are compared, never converted to float."""
+    kind = int if integer else (int, float)
+    return (not isinstance(value, bool) and isinstance(value, kind)
+            and (not isinstance(value, float) or math.isfinite(value))
+            and (lo is None or value >= lo) and (hi is None or value <= hi))
+
+
 def check_number(value, what: str, *, lo: float | None = None, hi: float | None = None,
                  integer: bool = False):
-    """`value` if it is a finite number (an int with `integer`; never a bool) within [lo, hi]."""
-    kind = int if integer else (int, float)
-    ok = (not isinstance(value, bool) and isinstance(value, kind)
-          and (not isinstance(value, float) or math.isfinite(value))
-          and (lo is None or value >= lo) and (hi is None or value <= hi))
-    if not ok:
+    """`value` if `is_number`, else QgenError saying what `what` must be."""
+    if not is_number(value, lo, hi, integer):
         span = f" in {lo:g}..{hi:g}" if lo is not None and hi is not None else \
             f" >= {lo:g}" if lo is not None else f" <= {hi:g}" if hi is not None else ""
         raise QgenError(f"{what} must be {'an integer' if integer else 'a number'}{span}, got {shown_value(value)}")
