@@ -1,7 +1,7 @@
 """`qgen simulate`: the cycle-level dataflow model of a generated project (FIFOs bounded, frames back to back)."""
 from __future__ import annotations
 
-import json
+import re
 import time
 from pathlib import Path
 
@@ -14,13 +14,22 @@ MAX_SCHEDULE_BYTES = 64 << 20
 PROGRESS_AFTER_S = 2.0
 
 
+_OVERRIDE = re.compile(r"([^=\s]{1,200})=([0-9]{1,10})")     # ASCII digits: '²'.isdigit() is True
+
+
 def _depth_override(ctx, param, values) -> dict[str, int]:
+    """NAME=DEPTH pairs, each name once, each depth in the range schedule.json allows."""
+    from ..timing.schedule import MAX_DEPTH
+
     out = {}
     for item in values:
-        name, sep, depth = item.partition("=")
-        if not sep or not name or not depth.strip().isdigit() or int(depth) < 1:
-            raise click.BadParameter(f"expected NAME=DEPTH with DEPTH >= 1, got {item!r}")
-        out[name.strip()] = int(depth)
+        match = _OVERRIDE.fullmatch(item)
+        if not match or not 1 <= int(match.group(2)) <= MAX_DEPTH:
+            raise click.BadParameter(f"expected NAME=DEPTH with DEPTH in 1..{MAX_DEPTH:,} (2^30), got {item[:80]!r}")
+        name = match.group(1)
+        if name in out:
+            raise click.BadParameter(f"FIFO {name!r} is given twice")
+        out[name] = int(match.group(2))
     return out
 
 
@@ -40,6 +49,8 @@ def simulate(project, frames, style, overrides, as_json):
     template, run Vitis cosim (build_prj.tcl cosim=1).
     """
     from ..hls.project import SCHEDULE_FILE, load_project
+    from ..safe_io import read_json_input
+    from ..timing.budget import check_budget
     from ..timing.schedule import model_from_json
     from ..timing.simulate import simulate as run_model
     from ..timing.sizing import analytic_interval
@@ -51,16 +62,15 @@ def simulate(project, frames, style, overrides, as_json):
     path = root / SCHEDULE_FILE
     if not path.is_file():
         raise QgenError(f"{path} is missing: regenerate the project with `qgen hls` (template backend)")
-    if path.stat().st_size > MAX_SCHEDULE_BYTES:
-        raise QgenError(f"{path} is larger than {MAX_SCHEDULE_BYTES >> 20} MiB: not a qgen schedule")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise QgenError(f"{path} is not valid JSON ({exc.__class__.__name__})") from None
+    data = read_json_input(path, "schedule", MAX_SCHEDULE_BYTES)
     try:
         model = model_from_json(data)
     except QgenError as exc:
         raise QgenError(f"{path}: {exc}") from None
+    unknown = sorted(set(overrides) - set(model.depths))
+    if unknown:
+        raise QgenError(f"--fifo-depth: no FIFO named {unknown[0]!r}; the FIFOs are {', '.join(sorted(model.depths))}")
+    check_budget(model, frames)     # before the run: a large design could take all memory
 
     with _Progress(disabled=as_json) as progress:
         result = run_model(model, frames=frames, style=style, depths=overrides, progress=progress)
