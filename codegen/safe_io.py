@@ -3,8 +3,9 @@
 Every file qgen reads on the user's behalf (calibration, folding, project manifests, estimates,
 schedules, csynth reports) goes through `read_input_bytes`: regular files only (a FIFO or
 /dev/zero would block or never end), at most `max_bytes`. JSON goes through `parse_json`, which
-refuses NaN/Infinity, numbers that overflow a float and integers of more than MAX_INT_DIGITS
-digits, so every number a reader sees can be compared and converted without OverflowError.
+refuses NaN/Infinity, numbers that overflow a float, integers of more than MAX_INT_DIGITS digits
+(naming the key) and repeated keys, so every number a reader sees can be compared and converted
+without OverflowError, and no value hides behind a second one of the same name.
 `check_number` is the one range check for numbers from input files.
 
 Single user files (a saved calibration, an HTML report, a QONNX model) are written by
@@ -86,39 +87,68 @@ def _size(n: int) -> str:
     return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n:,} bytes"
 
 
-class _BadNumber(ValueError):
+class _BadNumber:
+    """Stands in for a number the parser met but qgen refuses; the enclosing object names it."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+
+class _Refused(ValueError):
     pass
 
 
-def _parse_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise _BadNumber(f"an integer of {len(text.lstrip('-')):,} digits (at most {MAX_INT_DIGITS})")
-    return int(text)
+def _parse_int(text: str):
+    digits = len(text.lstrip("-"))
+    return _BadNumber(f"an integer of {digits:,} digits") if digits > MAX_INT_DIGITS else int(text)
 
 
-def _parse_float(text: str) -> float:
+def _parse_float(text: str):
     value = float(text)
-    if not math.isfinite(value):
-        raise _BadNumber(f"{text[:30]} (beyond the range of a float)")
-    return value
+    return value if math.isfinite(value) else _BadNumber(f"{text[:30]}, beyond the range of a float")
 
 
-def _parse_constant(name: str):
-    raise _BadNumber(f"{name} (JSON numbers must be finite)")
+def _first_bad(value, where: str) -> tuple[str, _BadNumber] | None:
+    """A refused number in `value` or in the lists inside it (objects check themselves)."""
+    if isinstance(value, _BadNumber):
+        return where, value
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _first_bad(item, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _checked_object(pairs: list) -> dict:
+    out = {}
+    for key, value in pairs:
+        if key in out:     # json.loads keeps the last silently: a second "clock_ns" would hide the first
+            raise _Refused(f"key '{key[:40]}' appears twice")
+        found = _first_bad(value, key[:40])
+        if found:
+            raise _Refused(f"'{found[0]}' must be a number qgen can hold (finite, at most {MAX_INT_DIGITS} "
+                           f"digits), got {found[1].what}")
+        out[key] = value
+    return out
 
 
 def parse_json(data: bytes | str, where: str):
-    """JSON text -> Python objects, with only finite numbers of bounded size; QgenError otherwise."""
+    """JSON text -> Python objects with only finite numbers of bounded size and no repeated keys;
+    QgenError naming the key otherwise."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
         raise QgenError(f"{where} is not UTF-8 text") from None
     try:
-        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_BadNumber,
+                           object_pairs_hook=_checked_object)
+        _checked_object([("(top level)", value)])
+        return value
     except json.JSONDecodeError as exc:
         raise QgenError(f"{where} is not valid JSON (line {exc.lineno})") from None
-    except _BadNumber as exc:
-        raise QgenError(f"{where}: not a number qgen accepts: {exc}") from None
+    except _Refused as exc:
+        raise QgenError(f"{where}: {exc}") from None
     except RecursionError:
         raise QgenError(f"{where} is nested too deeply to be a qgen file") from None
 
