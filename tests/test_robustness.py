@@ -158,3 +158,20 @@ def test_terminal_text_has_no_escapes_or_controls(text):
     clean = sanitize_for_terminal(text)
     assert not re.search("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", clean), repr(clean)
     assert clean[:4] == text[:4] and "?" in clean        # the text stays, what was hidden shows as '?'
+
+
+def test_running_out_of_memory_is_an_error_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """The handler must not need memory or heavy imports of its own to report this."""
+    from click.testing import CliRunner
+
+    import codegen.commands.hls_cmds
+    from codegen.cli import main
+
+    def exhausted(src, dst):
+        raise MemoryError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(codegen.commands.hls_cmds.shutil, "copyfile", exhausted)
+    result = CliRunner().invoke(main, ["templates", "export", "tpl"])
+    assert result.exit_code == 2 and result.stderr.startswith("Error: out of memory"), result.output
+    assert list(tmp_path.iterdir()) == []
