@@ -78,7 +78,7 @@ def train(point, epochs: int, reuse: bool, seed: int = 0) -> dict:
     started = time.perf_counter()
     qgen("train", "--preset", "wearable", "--init-from", FLOAT_TWIN, "--epochs", epochs, "--bits-lr", BITS_LR,
          "--freeze-bits-at", FREEZE_BITS_AT,
-         "--bit-loss", loss, "--lambda-bits", lam, *extra, "--seed", seed, "--out", ckpt, "--name", label.replace("-", "_").replace(".", "p"),
+         "--bit-loss", loss, "--lambda-bits", lam, *extra, "--seed", seed, "--out", ckpt, "--force", "--name", label.replace("-", "_").replace(".", "p"),
          "--json", threads=1)
     return {"checkpoint": ckpt, "train_seconds": round(time.perf_counter() - started, 1)}
 

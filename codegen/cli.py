@@ -11,35 +11,42 @@ import warnings
 
 import click
 
+from quantunet.errors import QuantUNetError
+
 from . import interrupts
 from .errors import QgenError
+from .safe_io import describe_os_error
+from .terminal import one_line
 
-# Errors whose message is meant for the user as it stands.
-USER_ERRORS: tuple[type[BaseException], ...] = (QgenError,)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from quantunet.checkpoint import CheckpointError
-    from quantunet.data import DataError
-    from quantunet.train import TrainingError
-    return USER_ERRORS + (CheckpointError, DataError, TrainingError)
+# Errors whose message is meant for the user as it stands. Both bases are defined without torch:
+# the handler must not import anything heavy (seconds, and it may fail when memory ran out).
+USER_ERRORS: tuple[type[BaseException], ...] = (QgenError, QuantUNetError)
 
 
-def _os_error_message(exc: OSError) -> str:
-    """A file-system problem (read-only folder, disk full, missing folder) as one line."""
-    where = f": {exc.filename}" if exc.filename else ""
-    return f"{exc.strerror or type(exc).__name__}{where}"
+def _sanitize_click_error(exc: click.ClickException) -> None:
+    """click repeats option values and names as typed: no escape sequences on the way out."""
+    exc.message = one_line(exc.message)
 
 
 class QgenGroup(click.Group):
     """Turns exceptions into one-line errors."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as exc:
+            _sanitize_click_error(exc)
+            raise
 
     def invoke(self, ctx):
         try:
             result = super().invoke(ctx)
             interrupts.check()      # a Ctrl-C swallowed by library code still ends the run as one
             return result
-        except (click.exceptions.Exit, click.ClickException):
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException as exc:
+            _sanitize_click_error(exc)
             raise
         except (KeyboardInterrupt, click.Abort):
             click.echo("Error: interrupted", err=True)
@@ -52,14 +59,17 @@ class QgenGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the one place that turns errors into messages
             if os.environ.get("QGEN_DEBUG"):
                 raise
-            if isinstance(exc, _user_errors()):
-                click.echo(f"Error: {' '.join(str(exc).split())}", err=True)   # one line, always
+            if isinstance(exc, USER_ERRORS):
+                click.echo(f"Error: {one_line(exc)}", err=True)   # one line, always
                 sys.exit(2)
             if isinstance(exc, OSError):
-                click.echo(f"Error: {_os_error_message(exc)}", err=True)
+                click.echo(f"Error: {one_line(describe_os_error(exc))}", err=True)
+                sys.exit(2)
+            if isinstance(exc, MemoryError):
+                click.echo("Error: out of memory (the input asks for more than this machine has)", err=True)
                 sys.exit(2)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            click.echo(f"Error: internal error {type(exc).__name__}: {message} "
+            click.echo(f"Error: internal error {type(exc).__name__}: {one_line(message)} "
                        "(set QGEN_DEBUG=1 for the traceback and please report it)", err=True)
             sys.exit(1)
 

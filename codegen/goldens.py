@@ -41,7 +41,8 @@ def write_goldens(graph: Graph, input_codes: np.ndarray, out_dir: str | Path, im
     for name, codes in values.items():
         tensor = graph.tensors[name]
         file = f"{name}.bin"
-        to_stream_order(codes).tofile(out_dir / file)
+        # not ndarray.tofile: its OSError on a full disk carries no errno ("Error: OSError")
+        (out_dir / file).write_bytes(to_stream_order(codes).tobytes())
         entries.append({
             "name": name,
             "op": producers[name].op_type if name in producers else "input",

@@ -5,8 +5,6 @@ does not, so it is not used as a reference anywhere.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +13,11 @@ import torch
 from quantunet.checkpoint import load_checkpoint
 
 from .errors import QgenError
+from .safe_io import atomic_file
 
 
-def export(model_path, out_path) -> Path:
+def export(model_path, out_path, force: bool = False) -> Path:
+    """Write the QONNX model atomically (umask permissions; an existing file only with `force`)."""
     import warnings
 
     try:
@@ -32,20 +32,12 @@ def export(model_path, out_path) -> Path:
     model = ckpt.build_model()
     cfg = ckpt.config
     example = torch.zeros(1, cfg.in_channels, cfg.input_size, cfg.input_size)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
+    with atomic_file(out_path, force, "QONNX file") as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # TorchScript exporter: stable node names and scalar bitwidth initializers
-            export_qonnx(model, args=example, export_path=tmp, dynamo=False)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out_path
+            export_qonnx(model, args=example, export_path=str(tmp), dynamo=False)
+    return Path(out_path)
 
 
 def execute(onnx_path, images: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .config import ModelConfig
+from .errors import CheckpointError
 from .model import QuantUNet, build_model
 
 FORMAT = "qgen-checkpoint"
@@ -29,10 +30,8 @@ REQUIRED_KEYS = ("format", "format_version", "config", "state_dict")
 # identifier. Anything else is replaced by a derived safe name, and the user is told.
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_DATA_COUNT = 1_000_000
-
-
-class CheckpointError(ValueError):
-    """The file is missing, unreadable, unsafe or not a qgen checkpoint. One-line message."""
+REAL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
+               torch.int16, torch.int32, torch.int64, torch.bool)
 
 
 def _version(dist: str) -> str:
@@ -106,14 +105,31 @@ def _first_problem(exc: Exception) -> str:
     return detail if len(detail) <= 200 else detail[:197] + "..."
 
 
+def _shown(value, limit: int = 40) -> str:
+    """A value from the file, for a message: str() of a 5,000-digit int raises, of a huge list takes long."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if value.bit_length() <= 64 else f"an integer of {value.bit_length():,} bits"
+    if isinstance(value, (str, float, bool)) or value is None:
+        text = repr(value)
+        return text if len(text) <= limit else text[:limit - 3] + "..."
+    return f"a {type(value).__name__}"
+
+
 def _check_state_dict(path: Path, state) -> None:
-    """Tensors only, and every floating value finite (NaN weights or statistics make garbage hardware)."""
+    """Tensors of real numbers only, and every floating value finite (NaN weights or statistics make
+    garbage hardware). Complex, quantized or other exotic tensors are refused: torch would silently
+    drop an imaginary part when loading them into real parameters."""
     if not isinstance(state, dict) or not state:
         raise CheckpointError(f"'{path}' is a damaged qgen checkpoint: state_dict is not a map of tensors")
     for key, value in state.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"'{path}' is a damaged qgen checkpoint: state_dict entry {str(key)[:60]!r} "
+            raise CheckpointError(f"'{path}' is a damaged qgen checkpoint: state_dict entry {_shown(key, 60)} "
                                   "is not a tensor")
+        if value.dtype not in REAL_DTYPES:
+            raise CheckpointError(f"'{path}': tensor {key} holds {value.dtype} values; a qgen checkpoint "
+                                  "holds real numbers only")
+        if value.layout != torch.strided:
+            raise CheckpointError(f"'{path}': tensor {key} is stored as {value.layout}; expected a dense tensor")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"'{path}': tensor {key} holds NaN or infinite values")
         if key.endswith("running_var") and bool((value < 0).any()):
@@ -131,7 +147,7 @@ def _check_data(path: Path, data) -> None:
         value = data.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or not 0 <= value <= (2 ** 32 - 1 if key == "seed" else MAX_DATA_COUNT)):
-            raise CheckpointError(f"'{path}': data {key} = {str(value)[:40]} is not a count in range")
+            raise CheckpointError(f"'{path}': data {key} = {_shown(value)} is not a count in range")
     fraction = data.get("val_fraction")
     if fraction is not None and not (isinstance(fraction, float) and math.isfinite(fraction) and 0 < fraction < 1):
         raise CheckpointError(f"'{path}': data val_fraction must be a number between 0 and 1")
@@ -184,7 +200,7 @@ def save_checkpoint(path: str | Path, model: QuantUNet, *, name: str | None = No
 def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' does not exist")
+        raise CheckpointError(f"checkpoint '{path}' " + ("is not a regular file" if path.exists() else "does not exist"))
     if not zipfile.is_zipfile(path):   # torch.save writes a zip archive
         raise CheckpointError(f"'{path}' is not a qgen checkpoint (not a PyTorch archive)")
     try:
@@ -201,9 +217,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"'{path}' is a damaged qgen checkpoint: missing {', '.join(missing)}")
     version = raw["format_version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CheckpointError(f"'{path}' has an invalid format_version {str(version)[:20]!r} (expected an integer)")
+        raise CheckpointError(f"'{path}' has an invalid format_version {_shown(version, 20)} (expected an integer)")
     if version > FORMAT_VERSION:
-        raise CheckpointError(f"'{path}' has checkpoint format {version}; this qgen reads "
+        raise CheckpointError(f"'{path}' has checkpoint format {_shown(version)}; this qgen reads "
                               f"up to {FORMAT_VERSION} (upgrade qgen)")
     if not isinstance(raw.get("name", ""), (str, type(None))):
         raise CheckpointError(f"'{path}': name must be a string")

@@ -37,7 +37,8 @@ class ModelConfig:
             if type(value) is not expected:
                 raise ValueError(f"{f.name} must be {expected.__name__}, got {type(value).__name__}")
             if expected is int and not 0 <= value <= LIMITS[f.name]:
-                raise ValueError(f"{f.name} = {value} is outside 0..{LIMITS[f.name]}")
+                shown = value if value.bit_length() <= 64 else f"an integer of {value.bit_length():,} bits"
+                raise ValueError(f"{f.name} = {shown} is outside 0..{LIMITS[f.name]}")  # str() of 10**5000 raises
         if self.upsample not in UPSAMPLE_MODES:
             raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {self.upsample!r}")
         if not 1 <= self.min_bits <= self.init_bits <= self.max_bits <= 16:

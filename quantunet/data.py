@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tifffile
 from PIL import Image
+
+from .errors import DataError
 
 PHANTOM_VERSION = 1
 
@@ -30,15 +33,12 @@ DEFAULT_PHANTOM_TRAIN = 800
 DEFAULT_PHANTOM_VAL = 200
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+MAX_IMAGE_VALUES = 1 << 26      # pixels x channels of one image; slices are 256x256, presets at most 2048x2048
 # In the Kaggle LGG images the channels are pre-contrast, FLAIR, post-contrast.
 LGG_FLAIR_CHANNEL = 1
 
 _EXPECTED = ("expected 'phantom', a Kaggle LGG folder with <patient>/<name>_<slice>.tif and "
              "_mask.tif files, or a folder with images/ and masks/")
-
-
-class DataError(ValueError):
-    """User-facing data problem; message is one clear line."""
 
 
 @dataclass
@@ -402,10 +402,18 @@ def _folder_split(root: Path, split: str, seed: int, val_fraction: float,
 
 def _read_array(path: Path, *, labels: bool = False) -> np.ndarray:
     """Pixels of an image file as [H, W] or [H, W, C]; tifffile for TIFs, Pillow otherwise.
-    With ``labels``, palette images give their palette indices instead of colours."""
+    With ``labels``, palette images give their palette indices instead of colours.
+    Regular files only (a FIFO would block), and the size is checked before any pixel is decoded:
+    a 20000x20000 PNG of a few kB would otherwise take gigabytes."""
+    if not path.is_file():
+        raise DataError(f"image '{path}' is not a regular file")
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
+            with tifffile.TiffFile(path) as tif:
+                _check_pixels(path, math.prod(tif.series[0].shape))
             arr = tifffile.imread(path)
+        except DataError:
+            raise
         except Exception:  # compressed/odd TIFs tifffile cannot decode: let Pillow try
             arr = None
         if arr is not None:
@@ -415,15 +423,27 @@ def _read_array(path: Path, *, labels: bool = False) -> np.ndarray:
                 arr = np.moveaxis(arr, 0, -1)
             return arr
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():     # the size is checked just below, with a clear message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            _check_pixels(path, im.width * im.height * len(im.getbands()))
             if im.mode == "LA":
                 im = im.convert("L")
             elif not (labels and im.mode == "P") and im.mode not in (
                     "1", "L", "RGB", "RGBA", "I", "I;16", "F"):
                 im = im.convert("RGB")
             return np.asarray(im)
+    except Image.DecompressionBombError:
+        raise DataError(f"image '{path}' has more pixels than an image qgen reads ({MAX_IMAGE_VALUES:,})") from None
     except OSError as e:
         raise DataError(f"cannot read image '{path}': {e}") from None
+
+
+def _check_pixels(path: Path, values: int) -> None:
+    if values > MAX_IMAGE_VALUES:
+        raise DataError(f"image '{path}' has {values:,} pixel values; qgen reads images of at most "
+                        f"{MAX_IMAGE_VALUES:,} (e.g. 4096x4096 RGB)")
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import data as datasets
 from .checkpoint import save_checkpoint
 from .config import get_preset
+from .errors import TrainingError
 from .losses import HardwareObjective, QuantUNetLoss
 from .metrics import ConfusionCounts, evaluate, images_to_input, size_report
 from .model import build_model
@@ -57,10 +58,6 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.Generator().manual_seed(seed)
-
-
-class TrainingError(ValueError):
-    """Training cannot start or go on (bad device, diverged loss). One-line message."""
 
 
 class _Distributed:

@@ -1,15 +1,22 @@
 """Bad input, across every command: a table of cases, each checked the same way.
 
-For every case: the exit code; exactly one `Error:` line on stderr and no traceback; and nothing
-written, changed or lost in the working folder (every input file and folder is fingerprinted before
-and after). The hostile-checkpoint cases (code in the name, path escapes, TCL substitution) run the
-generated project through csim and must never create their marker file.
+For every case: the exit code; exactly one `Error:` line on stderr, no traceback and no terminal
+control characters; and nothing written, changed or lost in the working folder (every input file,
+folder and symbolic link is fingerprinted before and after; files that a link leads to are kept in
+the working folder, so a write through a link shows up too). The hostile-checkpoint cases (code in
+the name, path escapes, TCL substitution) run the generated project through csim and must never
+create their marker file.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -168,6 +175,106 @@ def templates_with_recursion(ws: Workspace) -> str:
     return str(folder)
 
 
+def _complex(key: str):
+    def change(raw):
+        raw["state_dict"][key] = raw["state_dict"][key].to(torch.complex64)
+    return change
+
+
+HUGE = "1" + "0" * 400          # a JSON integer of 401 digits
+
+
+def replace_number(filename: str, key: str):
+    """A project edit: the number at `"key": ...` in a JSON file becomes HUGE (json.dumps cannot write it)."""
+    def edit(root: Path) -> None:
+        path = root / filename
+        text, count = re.subn(rf'("{key}": )[-0-9.eE+]+', rf"\g<1>{HUGE}", path.read_text(), count=1)
+        assert count == 1
+        path.write_text(text)
+    return edit
+
+
+def fifo(name: str):
+    """A setup step: a named pipe (reading it would wait for a writer forever)."""
+    def setup(ws: Workspace) -> str:
+        os.mkfifo(ws.root / name)
+        return str(ws.root / name)
+    return setup
+
+
+def link_outside(rel: str, target: str = "elsewhere/file.cpp"):
+    """A project edit: `rel` in the project becomes a symbolic link to a file or folder next to it."""
+    def edit(root: Path) -> None:
+        outside = root.parent / target
+        outside.parent.mkdir(parents=True, exist_ok=True)
+        if target.endswith("/"):
+            outside.mkdir(exist_ok=True)
+        else:
+            outside.write_text("int main() { return 0; }\n")
+        path = root / rel
+        if path.is_dir():
+            shutil.rmtree(path)
+        path.unlink(missing_ok=True)
+        path.symlink_to(outside)
+    return edit
+
+
+def templates_with_link(ws: Workspace) -> str:
+    from codegen.hls.render import TCL_DIR, TEMPLATES_DIR
+    folder = ws.root / "tpl"
+    shutil.copytree(TEMPLATES_DIR, folder)
+    shutil.copytree(TCL_DIR, folder / "tcl")
+    (ws.root / "secret.txt").write_text("not for generated code\n")
+    (folder / "kernels" / "split.cpp.j2").unlink()
+    (folder / "kernels" / "split.cpp.j2").symlink_to(ws.root / "secret.txt")
+    return str(folder)
+
+
+def symlinked_folder(ws: Workspace) -> str:
+    real = Path(non_empty_dir("real")(ws))
+    (ws.root / "link").symlink_to(real)
+    return str(ws.root / "link")
+
+
+def existing(name: str, content: str = "keep me\n"):
+    return text_file(name, content)
+
+
+def calibration_file(source: str = "test", factor: str = "1.1") -> Callable[[Workspace], str]:
+    return text_file("cal.json", '{"format": "qgen-calibration", "version": 1, "source": %s, '
+                                 '"factors": {"conv": {"lut": %s}}}' % (json.dumps(source), factor))
+
+
+def huge_png(ws: Workspace) -> str:
+    """An images/ + masks/ folder whose PNGs claim 20000 x 20000 pixels in a few bytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", (20000).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0]))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 20001)) + chunk(b"IEND", b""))
+    root = ws.root / "data"
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+        for i in range(4):
+            (root / sub / f"s{i}.png").write_bytes(png)
+    return str(root)
+
+
+def big_schedule(root: Path) -> None:
+    """A schedule.json within its validator's limits (4 M transfers a frame) that 100 frames of the
+    cycle model could not hold in memory (about 23 GB)."""
+    n = 1_000_000
+    kernel = {"ii": 1, "depth": 1, "iterations": n, "reads": [[[0, 1, n]]], "writes": [[[0, 1, n]]]}
+    (root / "schedule.json").write_text(json.dumps({
+        "format": "qgen-schedule", "version": 1, "clock_ns": 10.0, "streams": [{"name": "s", "depth": 2}],
+        "external": ["in", "out"],
+        "kernels": [{"name": "a", "inputs": ["in"], "outputs": ["s"], **kernel},
+                    {"name": "b", "inputs": ["s"], "outputs": ["out"], **kernel}]}))
+
+
+def simulate_args(*extra: str):
+    return lambda ws: ["simulate", project_copy()(ws), *extra]
+
+
 CASES: dict[str, Case] = {
     # -- checkpoints: structure -------------------------------------------------------------------
     "missing checkpoint": Case(model_args("hls", lambda ws: str(ws.root / "nope.pt")), "does not exist"),
@@ -278,6 +385,77 @@ CASES: dict[str, Case] = {
                                  "does not exist"),
     "images and masks of different sizes": Case(lambda ws: ["eval", "--model", str(ws.tiny), "--data",
                                                             _mismatched_folder(ws)], "size"),
+    # -- round 2: numbers too large for a float, or for the model ------------------------------------
+    "calibration integer of 401 digits": Case(lambda ws: ["report-resources", project_copy()(ws), "--calibration",
+                                                          calibration_file(factor=HUGE)(ws)], "401 digits"),
+    "manifest clock_ns of 401 digits": Case(lambda ws: ["csim", project_copy(
+        replace_number("qgen_project.json", "clock_ns"))(ws)], "401 digits"),
+    "estimate clock_ns of 401 digits": Case(lambda ws: ["report-resources", project_copy(
+        replace_number("resources_estimate.json", "clock_ns"))(ws)], "401 digits"),
+    "folding PE of 401 digits": Case(lambda ws: hls_args(tiny, "--folding", text_file(
+        "f.json", '{"layers": {"enc1_conv1": {"pe": %s, "simd": 1}}}' % HUGE)(ws))(ws), "401 digits"),
+    "schedule with Infinity": Case(lambda ws: ["simulate", project_copy(
+        lambda r: (r / "schedule.json").write_text('{"format": "qgen-schedule", "clock_ns": Infinity}'))(ws)],
+        "finite"),
+    "checkpoint count of 500 digits": Case(model_args("hls", ckpt_with(_set("data/n_val", 10 ** 500))), "n_val"),
+    "checkpoint config of 500 digits": Case(model_args("inspect", ckpt_with(_set("config/input_size", 10 ** 500))),
+                                            "input_size"),
+    "schedule too large for the model": Case(lambda ws: ["simulate", project_copy(big_schedule)(ws), "--frames", "100"],
+                                             "GiB"),
+    # -- --fifo-depth ------------------------------------------------------------------------------------
+    "fifo depth is a superscript digit": Case(simulate_args("--fifo-depth", "concat1_s=\u00b2"), "NAME=DEPTH"),
+    "fifo depth above 2^30": Case(simulate_args("--fifo-depth", "concat1_s=99999999999999999999999"), "NAME=DEPTH"),
+    "fifo depth given twice": Case(simulate_args("--fifo-depth", "concat1_s=4", "--fifo-depth", "concat1_s=8"),
+                                   "twice"),
+    "fifo depth of an unknown FIFO": Case(simulate_args("--fifo-depth", "nope=4"), "the FIFOs are"),
+    # -- structure the readers did not check ----------------------------------------------------------------
+    "manifest layers are not objects": Case(lambda ws: ["report-resources", project_copy(manifest_edit(
+        lambda d: d.update(layers=[1, "x", None])))(ws)], "layers[0]"),
+    "complex running_var": Case(model_args("hls", ckpt_with(_complex("layers.enc1_conv1.bn.running_var"))),
+                                "complex"),
+    "complex weight": Case(model_args("inspect", ckpt_with(_complex("layers.enc2_conv1.conv.weight"))), "complex"),
+    "20000 x 20000 training PNG": Case(lambda ws: ["eval", "--model", str(ws.tiny), "--data", huge_png(ws)], "pixel"),
+    "calibration with a non-plain source": Case(lambda ws: hls_args(tiny, "--calibration", calibration_file(
+        "[bold]\x1b[2J")(ws))(ws), "plain text"),
+    "data spec with terminal escapes": Case(model_args("eval", ckpt_with(_set(
+        "data/spec", "\x1b]0;owned\x07\x1b[2J/nonexistent"))), "does not exist"),
+    # -- output folders that are no folder to replace -----------------------------------------------------
+    "hls out is empty": Case(lambda ws: ["hls", "--model", str(ws.tiny), "--out", ""], "current folder"),
+    "hls out is the current folder": Case(lambda ws: ["hls", "--model", str(ws.tiny), "--out", "."], "current folder"),
+    "hls out is / with force": Case(lambda ws: ["hls", "--model", str(ws.tiny), "--out", "/", "--force"],
+                                    "current folder"),
+    "goldens out is the parent with force": Case(lambda ws: ["goldens", "--model", str(ws.tiny), "--out", "..",
+                                                             "--force"], "current folder"),
+    "hls out is a symlink with force": Case(lambda ws: ["hls", "--model", str(ws.tiny), "--out", symlinked_folder(ws),
+                                                        "--force"], "symbolic link"),
+    # -- reads that would never end -----------------------------------------------------------------------
+    "calibration is /dev/zero": Case(hls_args(tiny, "--calibration", "/dev/zero"), "not a regular file"),
+    "folding is a FIFO": Case(lambda ws: hls_args(tiny, "--folding", fifo("f.json")(ws))(ws), "not a regular file"),
+    "report folding is /dev/zero": Case(lambda ws: ["report-resources", "--model", str(ws.tiny), "--folding",
+                                                    "/dev/zero"], "not a regular file"),
+    "csynth is a FIFO": Case(lambda ws: ["report-resources", "--csynth", fifo("csynth.xml")(ws)], "not a regular file"),
+    "checkpoint is /dev/zero": Case(model_args("inspect", lambda ws: "/dev/zero"), "not a regular file"),
+    "training image is a FIFO": Case(lambda ws: ["eval", "--model", str(ws.tiny), "--data", _fifo_images(ws)],
+                                     "not a regular file"),
+    # -- symbolic links out of a project or template folder ------------------------------------------------
+    "csim source linked outside": Case(lambda ws: ["csim", project_copy(link_outside(
+        "firmware/quantunet.cpp"))(ws)], "symbolic link"),
+    "csim build folder linked outside": Case(lambda ws: ["csim", project_copy(link_outside(
+        "csim_build", "elsewhere/"))(ws)], "symbolic link"),
+    "estimate linked outside": Case(lambda ws: ["report-resources", project_copy(link_outside(
+        "resources_estimate.json", "elsewhere/estimate.json"))(ws)], "symbolic link"),
+    "template linked outside": Case(lambda ws: hls_args(tiny, "--templates", templates_with_link(ws))(ws),
+                                    "symbolic link"),
+    # -- existing files are not overwritten without --force --------------------------------------------------
+    "save-calibration over an existing file": Case(lambda ws: ["report-resources", project_copy()(ws), "--compare",
+                                                               "--save-calibration", existing("cal.json")(ws)],
+                                                   "--force"),
+    "html over an existing file": Case(lambda ws: ["report-resources", project_copy()(ws), "--html",
+                                                   existing("r.html")(ws)], "--force"),
+    "export-qonnx over an existing file": Case(lambda ws: ["export-qonnx", "--model", str(ws.tiny), "--out",
+                                                           existing("m.onnx")(ws)], "--force"),
+    "train over an existing checkpoint": Case(lambda ws: ["train", "--out", existing("t.pt")(ws), "--epochs", "1"],
+                                              "--force"),
 }
 if not torch.cuda.is_available():
     CASES["train cuda without a GPU"] = Case(lambda ws: ["train", "--out", str(ws.root / "t.pt"), "--device", "cuda",
@@ -296,12 +474,29 @@ def _mismatched_folder(ws: Workspace) -> str:
     return str(root)
 
 
+def _fifo_images(ws: Workspace) -> str:
+    root = ws.root / "data"
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+        for i in range(4):
+            os.mkfifo(root / sub / f"s{i}.png")
+    return str(root)
+
+
 def fingerprint(root: Path) -> dict[str, str]:
-    """Every file and folder under root with its content hash (folders: 'dir')."""
+    """Every file, folder and link under root: content hash, 'dir', the link's target, or 'special'
+    (a FIFO is never read: that would block)."""
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        out[rel] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+        if path.is_symlink():
+            out[rel] = f"link to {os.readlink(path)}"
+        elif path.is_dir():
+            out[rel] = "dir"
+        elif path.is_file():
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            out[rel] = "special"
     return out
 
 
@@ -325,6 +520,7 @@ def test_bad_input_gives_one_error_line_and_touches_nothing(name, tiny_checkpoin
     assert len(errors) == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "internal error" not in errors[0]
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", result.stderr), repr(result.stderr)
     assert case.message in errors[0], errors[0]
     after = fingerprint(ws.root)
     assert after == before, {k for k in set(after) ^ set(before)} or "a file changed"
@@ -383,3 +579,44 @@ def test_hls_refuses_when_the_reference_disagrees_with_brevitas(tiny_checkpoint,
     assert error.startswith("Error: the integer reference disagrees with Brevitas") and "enc2_conv1" in error
     assert "codes differ" in error and "--skip-reference-check" in error
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- error paths stay light: a bad option never imports torch ----------------------------------------
+
+LIGHT_ERRORS = {
+    "usage error": ["hls", "--bogus"],
+    "missing required option": ["hls"],
+    "hls unknown part": ["hls", "--model", "m.pt", "--part", "xc9999"],
+    "hls calibration is a device": ["hls", "--model", "m.pt", "--calibration", "/dev/zero"],
+    "hls folding missing": ["hls", "--model", "m.pt", "--folding", "none.json"],
+    "hls out is a file": ["hls", "--model", "m.pt", "--out", "file.txt"],
+    "hls templates missing": ["hls", "--model", "m.pt", "--templates", "none"],
+    "train unknown preset": ["train", "--out", "t.pt", "--preset", "huge"],
+    "train unknown device": ["train", "--out", "t.pt", "--device", "bogus"],
+    "train over an existing file": ["train", "--out", "file.txt"],
+    "eval on missing data": ["eval", "--model", "m.pt", "--data", "none"],
+    "goldens into a file": ["goldens", "--model", "m.pt", "--out", "file.txt"],
+    "export-qonnx over a file": ["export-qonnx", "--model", "m.pt", "--out", "file.txt"],
+    "report unknown part": ["report-resources", "--model", "m.pt", "--part", "xc9999"],
+    "report html over a file": ["report-resources", "--html", "file.txt"],
+    "csim on a folder without project": ["csim", "."],
+    "simulate bad fifo depth": ["simulate", ".", "--fifo-depth", "x=0"],
+    "templates export into a file": ["templates", "export", "file.txt"],
+}
+# runs the CLI, then reports at exit (after sys.exit too) which heavy modules were imported
+_HEAVY_WRAPPER = ("import atexit, sys\n"
+                  "atexit.register(lambda: print('HEAVY', sorted(m for m in ('torch', 'brevitas') if m in sys.modules),"
+                  " file=sys.stderr))\n"
+                  "from codegen.cli import main\n"
+                  "main(prog_name='qgen')\n")
+
+
+@pytest.mark.parametrize("name", sorted(LIGHT_ERRORS))
+def test_option_errors_never_import_torch(name, tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    result = subprocess.run([sys.executable, "-c", _HEAVY_WRAPPER, *LIGHT_ERRORS[name]], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")], result.stderr
+    assert "HEAVY []" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

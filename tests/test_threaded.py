@@ -71,4 +71,4 @@ def test_fifo_depth_options_are_checked(project):
     result = run_cli("csim", project, "--threaded", "--fifo-depth", "nowhere=4")
     assert result.exit_code == 2 and "no FIFO named 'nowhere'" in result.output
     result = run_cli("csim", project, "--threaded", "--fifo-depth", "input_s=4", "--fifo-depth", "input_s=5")
-    assert result.exit_code == 2 and "given twice" in result.output
+    assert result.exit_code == 2 and "is given twice" in result.output

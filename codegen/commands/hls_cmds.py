@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from ..confine import check_links_stay_inside, confined_path
 from ..console import console as make_console, echo_json
 from ..errors import QgenError
+from ..terminal import one_line
 from .params import CLOCK_NS, POSITIVE, FiniteFloat, fifo_depths
 
 PROJECTS_DIR = Path("projects")
@@ -46,24 +48,29 @@ PROJECTS_DIR = Path("projects")
 def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fit, target_fps, max_utilization,
         templates_dir, calibration_path, skip_reference_check, allow_hazards, force, as_json):
     """Turn a checkpoint into a Vitis HLS project sized to its learned bitwidths."""
-    from ..hls.project import HlsRequest
     from ..parts import resolve_part
-    from ..pipeline import check_reference, lower, validation_images
     from ..project_io import check_target
-    from ..resources.fit import choose_folding
 
+    # every option and input file is checked before torch is imported (seconds) or any work done
     if sum([folding_path is not None, fit, target_fps is not None]) > 1:
         raise QgenError("use only one of --folding, --fit and --target-fps")
-    target = resolve_part(part)  # fail on bad options before any heavy work
+    target = resolve_part(part)
     templates, tcl = _template_dirs(templates_dir)
     calibration = _load_calibration(calibration_path)
+    folding_file = _load_folding(folding_path)
     if out_dir is not None:
         check_target(out_dir, force)
+
+    from ..hls.project import HlsRequest
+    from ..pipeline import check_reference, lower, validation_images
+    from ..resources.fit import choose_folding
+
     lowered = lower(model_path)
     if out_dir is None:   # the name is a checked C identifier, so this stays inside projects/
-        out_dir = check_target(PROJECTS_DIR / lowered.name, force)
+        out_dir = PROJECTS_DIR / lowered.name
+        check_target(out_dir, force)
     graph = lowered.graph
-    folding, warning = choose_folding(graph, target, clock_ns, folding_path=folding_path, fit=fit,
+    folding, warning = choose_folding(graph, target, clock_ns, folding=folding_file, fit=fit,
                                       target_fps=target_fps, headroom=max_utilization, calibration=calibration)
     images, ids = validation_images(lowered.ckpt, n_images)
     if not skip_reference_check:
@@ -73,9 +80,9 @@ def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fi
     summary = {"project": str(out_dir), **summary}
     if warning:
         summary["warning"] = warning
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {one_line(warning)}", err=True)
     for hazard in summary.get("hazards", []):
-        click.echo(f"Warning: hazard allowed by --allow-hazards: {hazard}", err=True)
+        click.echo(f"Warning: hazard allowed by --allow-hazards: {one_line(hazard)}", err=True)
     if as_json:
         echo_json(summary)
         return
@@ -87,6 +94,13 @@ def _load_calibration(path):
         return None
     from ..resources.calibration import Calibration
     return Calibration.load(path)
+
+
+def _load_folding(path):
+    if path is None:
+        return None
+    from ..hls.folding import Folding
+    return Folding.load(path)
 
 
 def _generator(backend: str):
@@ -104,6 +118,7 @@ def _template_dirs(templates_dir):
         return None, None
     if not templates_dir.is_dir():
         raise QgenError(f"template folder '{templates_dir}' does not exist")
+    check_links_stay_inside(templates_dir, "template folder")    # no link may pull in a file from elsewhere
     tcl = templates_dir / "tcl"
     return templates_dir, tcl if tcl.is_dir() else None
 
@@ -207,9 +222,25 @@ def templates_export(directory, force):
     from ..project_io import atomic_directory
 
     with atomic_directory(directory, force=force) as tmp:
-        shutil.copytree(TEMPLATES_DIR, tmp, dirs_exist_ok=True)
-        shutil.copytree(TCL_DIR, tmp / "tcl")
+        _copy_templates(TEMPLATES_DIR, tmp)
+        _copy_templates(TCL_DIR, tmp / "tcl")
     click.echo(f"copied templates to {directory}; edit them, then: qgen hls --model CKPT --templates {directory}")
+
+
+def _copy_templates(source: Path, dest: Path) -> None:
+    """Copy a template folder as new files: with the umask's permissions (copytree would copy the
+    source's modes), and only files that resolve inside `source`."""
+    dest.mkdir(exist_ok=True)
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if "__pycache__" in rel.parts:
+            continue
+        real = confined_path(source, rel, "template")
+        if real.is_dir():
+            (dest / rel).mkdir(parents=True, exist_ok=True)
+        elif real.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(real, dest / rel)
 
 
 COMMANDS = [hls, csim, templates]

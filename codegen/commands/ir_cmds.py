@@ -78,11 +78,13 @@ def _print_graph(graph, layers, totals, agreement) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the manifest as JSON")
 def goldens(model_path, out_dir, n_images, force, as_json):
     """Write golden vectors (input and every layer's output codes) for C++ testbenches."""
-    from ..goldens import write_goldens
-    from ..pipeline import lower, validation_images
     from ..project_io import atomic_directory, check_target
 
     check_target(out_dir, force)     # before the slow part, and never delete a user's files unasked
+
+    from ..goldens import write_goldens
+    from ..pipeline import lower, validation_images
+
     lowered = lower(model_path)
     images, ids = validation_images(lowered.ckpt, n_images)
     with atomic_directory(out_dir, force=force) as tmp:
@@ -96,11 +98,16 @@ def goldens(model_path, out_dir, n_images, force, as_json):
 @click.command("export-qonnx")
 @MODEL_OPTION
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
-def export_qonnx_cmd(model_path, out_path):
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+def export_qonnx_cmd(model_path, out_path, force):
     """Export the quantized model to QONNX (for FINN, qonnx and hls4ml users)."""
+    from ..safe_io import check_new_file
+
+    check_new_file(out_path, force, "QONNX file")     # before torch is imported and the model exported
+
     from ..qonnx_export import export
 
-    export(model_path, out_path)
+    export(model_path, out_path, force)
     click.echo(f"wrote {out_path}")
 
 

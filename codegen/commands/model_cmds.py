@@ -1,6 +1,7 @@
 """`qgen train` and `qgen eval`: the model side."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -41,30 +42,48 @@ from .params import CLOCK_NS, NON_NEGATIVE, POSITIVE
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2 ** 32 - 1))
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda (torchrun launches DDP)")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="overwrite an existing checkpoint at --out")
 @click.option("--name", default=None, help="model name stored in the checkpoint (default: file stem)")
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
 def train(preset, data_spec, epochs, lambda_bits, bit_loss, part, target_fps, clock_ns, max_utilization, fit_weight,
           lr, bits_lr, freeze_bits_at, batch_size, n_train, n_val, init_bits, init_from, float_model, seed, device,
-          out_path, name, as_json):
+          out_path, force, name, as_json):
     """Train QuantU-Net (or its float baseline) and write a checkpoint.
 
     Quantized training shows the estimated LUT/DSP/BRAM and frames/s of the design the current
     bitwidths make (the fitted folding on --part, xc7z020 without it) and records them."""
     from quantunet.config import get_preset
-    from quantunet.train import TrainArgs, train as run_training, write_checkpoint
+    from quantunet.data import describe
 
+    # every option is checked before torch is imported (seconds) and before hours of training
     try:
         get_preset(preset)
     except ValueError as exc:
         raise QgenError(str(exc)) from None
+    if float_model and (bit_loss == "cost" or part or target_fps):
+        raise QgenError("the float baseline has no bitwidths to cost: --bit-loss cost, --part and --target-fps "
+                        "apply to quantized training only")
+    if target_fps is not None and part is None:
+        raise QgenError("--target-fps needs --part (the part the design must fit at that rate)")
+    if part is not None:
+        from ..parts import resolve_part
+        resolve_part(part)
+    if not re.fullmatch(r"cpu|cuda(:[0-9]{1,3})?", device):
+        raise QgenError(f"unknown device {device!r} (use cpu or cuda)")
+    if data_spec != "phantom":
+        describe(data_spec)          # the folder exists and has a known layout
+    if out_path.is_dir():
+        raise QgenError(f"--out '{out_path}' is a folder; the checkpoint needs a file name")
+    if (out_path.exists() or out_path.is_symlink()) and not force:
+        raise QgenError(f"'{out_path}' already exists; use --force to overwrite it")
+
+    from quantunet.train import TrainArgs, train as run_training, write_checkpoint
+
     args = TrainArgs(preset=preset, data=data_spec, epochs=epochs, lambda_bits=lambda_bits, bit_loss=bit_loss,
                      lr=lr, bits_lr=bits_lr, freeze_bits_at=freeze_bits_at, batch_size=batch_size, seed=seed,
                      quantized=not float_model, n_train=n_train, n_val=n_val, device=device, init_bits=init_bits,
                      init_from=init_from, part=part, target_fps=target_fps, clock_ns=clock_ns,
                      max_utilization=max_utilization, fit_weight=fit_weight)
-    if float_model and (bit_loss == "cost" or part or target_fps):
-        raise QgenError("the float baseline has no bitwidths to cost: --bit-loss cost, --part and --target-fps "
-                        "apply to quantized training only")
     hardware = None if float_model else _hardware_objective(part, target_fps, clock_ns, max_utilization)
     with _TrainProgress(epochs, enabled=not as_json, hardware=hardware is not None) as progress:
         model, summary = run_training(args, progress=progress.update, hardware=hardware)
@@ -86,8 +105,6 @@ def _hardware_objective(part, target_fps, clock_ns, max_utilization):
     from ..objective.hardware import HardwareObjective
     from ..parts import resolve_part
 
-    if target_fps is not None and part is None:
-        raise QgenError("--target-fps needs --part (the part the design must fit at that rate)")
     return HardwareObjective(resolve_part(part or REFERENCE_PART), enforce_fit=part is not None,
                              target_fps=target_fps, clock_ns=clock_ns, headroom=max_utilization)
 
@@ -160,6 +177,10 @@ def _print_metrics(metrics: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def eval_cmd(model_path, data_spec, split, as_json):
     """Evaluate a checkpoint: accuracy, Dice, IoU, learned bitwidths and model size."""
+    if data_spec is not None and data_spec != "phantom":
+        from quantunet.data import describe
+        describe(data_spec)          # before torch is imported: the folder exists and has a known layout
+
     from quantunet.checkpoint import load_checkpoint
     from quantunet.evaluation import evaluate_checkpoint
 

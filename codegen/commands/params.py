@@ -54,8 +54,9 @@ def fifo_depths(ctx, param, values) -> dict[str, int]:
         name, depth = name.strip(), depth.strip()
         if not sep or not name or not (depth.isascii() and depth.isdigit()) or \
                 not 1 <= int(depth) <= MAX_FIFO_DEPTH:
-            raise click.BadParameter(f"expected NAME=DEPTH with DEPTH in 1..{MAX_FIFO_DEPTH}, got {item[:60]!r}")
+            raise click.BadParameter(f"expected NAME=DEPTH with DEPTH in 1..{MAX_FIFO_DEPTH:,} (2^30), "
+                                     f"got {item[:80]!r}")
         if name in out:
-            raise click.BadParameter(f"FIFO {name[:60]!r} given twice")
+            raise click.BadParameter(f"FIFO {name[:80]!r} is given twice")
         out[name] = int(depth)
     return out

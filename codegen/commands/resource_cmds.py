@@ -7,6 +7,7 @@ import click
 
 from ..console import console as make_console, echo_json
 from ..errors import QgenError
+from ..terminal import one_line
 from .params import CLOCK_NS
 
 
@@ -28,20 +29,23 @@ from .params import CLOCK_NS
               help="write per-op correction factors (Vitis / estimate) from the comparison")
 @click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="apply per-op correction factors to the estimate")
+@click.option("--force", is_flag=True, help="overwrite an existing --save-calibration or --html file")
 def report_resources(project, csynth_path, model_path, part, clock_ns, folding_path, as_json, html_path,
-                     compare, save_path, calibration_path):
+                     compare, save_path, calibration_path, force):
     """LUT/FF/DSP/BRAM and latency per layer against the part, with a fit verdict and frame rate."""
     from ..resources.calibration import Calibration
+    from ..safe_io import check_new_file, write_file_atomic
 
     calibration = Calibration.load(calibration_path) if calibration_path is not None else None
     bit_rows = None
-    if html_path is not None and not html_path.parent.is_dir():     # before any work is done
-        raise QgenError(f"folder '{html_path.parent}' for the --html report does not exist")
+    for path, what in ((html_path, "--html report"), (save_path, "calibration file")):
+        if path is not None:          # before any work is done
+            check_new_file(path, force, what)
     if compare or save_path is not None:
         report, bit_rows, title = _compare(project, csynth_path, model_path, part, clock_ns, folding_path,
                                            calibration)
         if save_path is not None:
-            _save_calibration(report, calibration, save_path)
+            _save_calibration(report, calibration, save_path, force)
     elif model_path is not None:
         report, bit_rows, title = _from_model(model_path, part or "xc7z020", clock_ns, folding_path, calibration)
     elif csynth_path is not None and calibration is not None:
@@ -71,7 +75,7 @@ def report_resources(project, csynth_path, model_path, part, clock_ns, folding_p
             report = load_estimate(estimate)
     if html_path is not None:
         from ..resources.html import render_html
-        html_path.write_text(render_html(report, title, bit_rows))
+        write_file_atomic(html_path, render_html(report, title, bit_rows), force, "--html report")
     if as_json:
         echo_json(report)
     else:
@@ -127,9 +131,9 @@ def _compare(project, csynth_path, model_path, part, clock_ns, folding_path, cal
     return report, bit_rows, title + f" vs {found}"
 
 
-def _save_calibration(report: dict, calibration, path: Path) -> None:
+def _save_calibration(report: dict, calibration, path: Path, force: bool) -> None:
     """Per-op factors Vitis / estimate; on top of an applied calibration, the two compose."""
-    from ..resources.calibration import Calibration, factors_from_compare
+    from ..resources.calibration import Calibration, factors_from_compare, plain_source
 
     factors = factors_from_compare(report["compare"])
     if not factors:
@@ -139,7 +143,7 @@ def _save_calibration(report: dict, calibration, path: Path) -> None:
         for op, f in calibration.factors.items():
             for k, v in f.items():
                 factors.setdefault(op, {}).setdefault(k, v)
-    Calibration(factors, source=f"{report['csynth_file']} vs qgen estimate").save(path)
+    Calibration(factors, source=plain_source(f"{report['csynth_file']} vs qgen estimate")).save(path, force)
 
 
 def _print_compare(report: dict) -> None:
@@ -162,19 +166,23 @@ def _print_compare(report: dict) -> None:
 
 
 def _from_model(model_path, part_name, clock_ns, folding_path, calibration=None):
+    from ..hls.folding import Folding
+    from ..parts import resolve_part
+
+    part = resolve_part(part_name)          # options and files first: torch takes seconds to import
+    folding_file = Folding.load(folding_path) if folding_path is not None else None
+
     from ..hls.design import build_design
     from ..hls.fifo import assign_depths
     from ..hls.project import layer_rows
-    from ..parts import resolve_part
     from ..pipeline import lower
     from ..resources.estimate import estimate_report
     from ..resources.fit import choose_folding
 
-    part = resolve_part(part_name)
     lowered = lower(model_path)
-    folding, warning = choose_folding(lowered.graph, part, clock_ns, folding_path=folding_path, calibration=calibration)
+    folding, warning = choose_folding(lowered.graph, part, clock_ns, folding=folding_file, calibration=calibration)
     if warning:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {one_line(warning)}", err=True)
     design = build_design(lowered.graph, folding)
     timing = assign_depths(design, clock_ns).to_json()      # FIFO depths and interval from the timing model
     return (estimate_report(design, part, clock_ns, timing, calibration), layer_rows(design),

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..console import console as make_console, echo_json
+from ..errors import QgenError
 from .params import fifo_depths
 
 PROGRESS_AFTER_S = 2.0
@@ -28,6 +29,7 @@ def simulate(project, frames, style, overrides, as_json):
     template, run Vitis cosim (build_prj.tcl cosim=1).
     """
     from ..hls.project import SCHEDULE_FILE, load_project
+    from ..timing.budget import check_budget
     from ..timing.schedule import load_schedule
     from ..timing.simulate import simulate as run_model
     from ..timing.sizing import analytic_interval
@@ -37,6 +39,10 @@ def simulate(project, frames, style, overrides, as_json):
         project = _only_project()
     root, _ = load_project(project)
     model = load_schedule(root / SCHEDULE_FILE)
+    unknown = sorted(set(overrides) - set(model.depths))
+    if unknown:
+        raise QgenError(f"--fifo-depth: no FIFO named {unknown[0]!r}; the FIFOs are {', '.join(sorted(model.depths))}")
+    check_budget(model, frames)     # before the run: a large design could take all memory
 
     with _Progress(disabled=as_json) as progress:
         result = run_model(model, frames=frames, style=style, depths=overrides, progress=progress)

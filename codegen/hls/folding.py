@@ -6,14 +6,15 @@ PE x SIMD multipliers. The folding is plain data, written to the project as an e
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import QgenError
+from ..safe_io import read_json_input
 
 
 MULT_IMPLS = ("auto", "lut", "dsp")
+MAX_FOLDING_BYTES = 16 << 20
 MAX_PARALLEL = 1 << 16      # PE or SIMD beyond this is no real folding (and would blow up estimates)
 NARROW_PRODUCT_BITS = 10     # "auto": products up to this width go to fabric LUTs, wider ones to DSPs
 
@@ -63,17 +64,7 @@ class Folding(dict):
 
     @classmethod
     def load(cls, path: str | Path) -> "Folding":
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise QgenError(f"folding file '{path}' does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise QgenError(f"folding file '{path}' is not valid JSON (line {exc.lineno})") from None
-        except UnicodeDecodeError:
-            raise QgenError(f"folding file '{path}' is not UTF-8 text") from None
-        except OSError as exc:
-            raise QgenError(f"cannot read folding file '{path}': {exc.strerror or exc}") from None
-        return cls.from_json(data, str(path))
+        return cls.from_json(read_json_input(path, "folding file", MAX_FOLDING_BYTES), str(path))
 
     def validate(self, graph) -> None:
         """Every weighted layer present, PE | C_out, SIMD | window length."""

@@ -14,16 +14,17 @@ Layout of a generated project:
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..confine import check_links_stay_inside
 from ..errors import QgenError
 from ..goldens import write_goldens
 from ..parts import Part
 from ..project_io import atomic_directory
 from ..resources.estimate import estimate_report
+from ..safe_io import is_number, read_json_input
 from ..timing.schedule import model_to_json
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
@@ -37,6 +38,7 @@ THREADED_TESTBENCH = "tb/tb_threaded.cpp"   # `qgen csim --threaded`: kernels in
 THREADED_INCLUDE = "tb/threaded"            # its hls_stream.h, first on that build's include path
 
 PROJECT_FORMAT = "qgen-project"
+MAX_MANIFEST_BYTES = 16 << 20
 CFLAGS = "-std=c++14"   # includes are relative to each file, as Vitis C-simulation builds elsewhere
 
 
@@ -240,16 +242,14 @@ def write_project_data(root: Path, graph, summary: dict, images, image_ids) -> N
 
 
 def load_project(path: str | Path) -> tuple[Path, dict]:
+    """A project folder and its checked manifest. Every command that reads a project comes here
+    first, so no symbolic link in it may lead outside (csim would compile, run or write there)."""
     root = Path(path)
     manifest = root / "qgen_project.json"
     if not manifest.is_file():
         raise QgenError(f"'{root}' is not a qgen project (no qgen_project.json)")
-    try:
-        data = json.loads(manifest.read_text())
-    except json.JSONDecodeError as exc:
-        raise QgenError(f"{manifest} is not valid JSON (line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise QgenError(f"{manifest} is not UTF-8 text") from None
+    check_links_stay_inside(root, "project")
+    data = read_json_input(manifest, "project manifest", MAX_MANIFEST_BYTES)
     if not isinstance(data, dict) or data.get("format") != PROJECT_FORMAT:
         raise QgenError(f"{manifest} is not a qgen project manifest")
     _check_manifest(data, manifest)
@@ -273,11 +273,9 @@ def _check_manifest(data: dict, manifest: Path) -> None:
     for field in ("model", "backend", "part", "top"):
         if not isinstance(data.get(field), str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", data[field]):
             bad(field, "a plain name")
-    clock = data.get("clock_ns")
-    if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not math.isfinite(clock) or clock <= 0:
+    if not is_number(data.get("clock_ns"), 0.01, 1e6):
         bad("clock_ns", "a positive number")
-    images = data.get("images")
-    if isinstance(images, bool) or not isinstance(images, int) or not 1 <= images <= 10_000:
+    if not is_number(data.get("images"), 1, 10_000, integer=True):
         bad("images", "a count of golden images")
     sources = data.get("sources")
     if not isinstance(sources, list) or not sources:
@@ -300,8 +298,19 @@ def _check_manifest(data: dict, manifest: Path) -> None:
     for key, value in defines.items():
         if not re.fullmatch(r"[A-Za-z_]\w{0,63}", key) or not _DEFINE_VALUE.fullmatch(str(value)):
             bad(f"defines.{str(key)[:30]}", "a macro name with a number, name or plain quoted string")
-    if not isinstance(data.get("layers", []), list):
+    layers = data.get("layers", [])
+    if not isinstance(layers, list):
         bad("layers", "a list")
+    for i, row in enumerate(layers):      # report-resources plots and prints these rows
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str) \
+                or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", row["name"]):
+            bad(f"layers[{i}]", "an object with a plain layer name")
+        for key in ("weight_bits", "in_bits", "out_bits", "acc_bits"):
+            if not is_number(row.get(key), 0, 1024, integer=True):
+                bad(f"layers[{i}].{key}", "a bit count")
+        for key in ("pe", "simd", "cycles"):
+            if key in row and not is_number(row[key], 0, 1 << 50, integer=True):
+                bad(f"layers[{i}].{key}", "a count")
 
 
 def _project_readme(summary: dict) -> str:

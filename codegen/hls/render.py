@@ -10,13 +10,44 @@ import traceback
 from pathlib import Path
 
 import jinja2
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
 
+from ..confine import confined_path
 from ..errors import QgenError
+from ..safe_io import read_input_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "templates"
 TCL_DIR = REPO_ROOT / "tcl"
+
+
+MAX_TEMPLATE_BYTES = 4 << 20
+
+
+class ConfinedLoader(jinja2.BaseLoader):
+    """Jinja's FileSystemLoader, except that a template (or an included file) must be a regular
+    file that resolves inside the folder it was found in: a symbolic link in an edited template
+    folder must not copy a file from elsewhere into generated code."""
+
+    def __init__(self, folders: list[Path]):
+        self.folders = [Path(f) for f in folders]
+
+    def get_source(self, environment, template: str):
+        pieces = split_template_path(template)       # refuses '..'
+        for folder in self.folders:
+            path = folder.joinpath(*pieces)
+            if not path.exists() and not path.is_symlink():
+                continue
+            real = confined_path(folder, Path(*pieces), "template")
+            source = read_input_bytes(real, "template", MAX_TEMPLATE_BYTES)
+            try:
+                text = source.decode("utf-8")
+            except UnicodeDecodeError:
+                raise QgenError(f"template '{path}' is not UTF-8 text") from None
+            mtime = real.stat().st_mtime
+            return text, str(path), lambda: real.is_file() and real.stat().st_mtime == mtime
+        raise jinja2.TemplateNotFound(template)
 
 
 class Renderer:
@@ -28,7 +59,7 @@ class Renderer:
                 raise QgenError(f"template folder '{folder}' does not exist")
         # sandboxed: an edited template is input too, and must not reach Python objects or the shell
         self.env = SandboxedEnvironment(
-            loader=jinja2.FileSystemLoader([str(self.templates_dir), str(self.tcl_dir)]),
+            loader=ConfinedLoader([self.templates_dir, self.tcl_dir]),
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
     def _where(self, name: str) -> str:
@@ -46,6 +77,8 @@ class Renderer:
             raise QgenError(f"{self._where(exc.name or name)} line {exc.lineno}: {exc.message}") from None
         try:
             return template.render(**context)
+        except QgenError:
+            raise
         except jinja2.TemplateNotFound as exc:
             raise QgenError(f"{self._where(name)} line {_template_line(exc, template)}: included template "
                             f"'{exc.name}' is not in {self.templates_dir} or {self.tcl_dir} (templates can only "

@@ -14,6 +14,7 @@ from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.layers import Layer
 from hls4ml.model.types import FixedPrecisionType
 
+from ..confine import confined_path
 from ..hls.render import TEMPLATES_DIR
 
 SOURCES = ("nnet_qgen_threshold.h", "nnet_qgen_conv_transpose.h")
@@ -125,6 +126,6 @@ def register(backend_name: str = "Vitis", templates_dir: Path | None = None) -> 
                          QgenConvTransposeConfigTemplate, QgenConvTransposeFunctionTemplate):
             backend.register_template(template)
         _registered.add(backend_name)
-    folder = (Path(templates_dir) if templates_dir else TEMPLATES_DIR) / "hls4ml"
-    for name in SOURCES:
-        backend.register_source((folder / name).resolve())
+    base = Path(templates_dir) if templates_dir else TEMPLATES_DIR
+    for name in SOURCES:     # hls4ml copies these into the project: never a file from elsewhere
+        backend.register_source(confined_path(base, Path("hls4ml") / name, "template"))

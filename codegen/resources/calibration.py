@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import QgenError
+from ..safe_io import check_number, read_json_input, write_file_atomic
+from .report import PLAIN_CHARS, PLAIN_TEXT
 
 FORMAT = "qgen-calibration"
 VERSION = 1
@@ -77,8 +80,9 @@ class Calibration:
     def to_json(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "source": self.source, "factors": self.factors}
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+    def save(self, path: str | Path, force: bool = False) -> None:
+        """Atomically; an existing file is only replaced with `force`."""
+        write_file_atomic(path, json.dumps(self.to_json(), indent=2) + "\n", force, "calibration file")
 
     @classmethod
     def from_json(cls, data, where: str) -> "Calibration":
@@ -105,30 +109,24 @@ class Calibration:
                 if resource not in CALIBRATED:
                     raise QgenError(f"{where}: factors.{op}: unknown resource {str(resource)[:40]!r} "
                                     f"(known: {', '.join(CALIBRATED)})")
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                        or not lo <= value <= hi:
-                    raise QgenError(f"{where}: factors.{op}.{resource} must be a number in {lo:g}..{hi:g}, "
-                                    f"got {str(value)[:40]!r}")
-                clean[op][resource] = float(value)
+                clean[op][resource] = float(check_number(value, f"{where}: factors.{op}.{resource}", lo=lo, hi=hi))
         source = data.get("source", "")
-        return cls(clean, source if isinstance(source, str) else "")
+        if not isinstance(source, str) or not PLAIN_TEXT.fullmatch(source):
+            # it is copied into every estimate made with this file, whose reader allows plain text only
+            raise QgenError(f"{where}: 'source' must be plain text (letters, digits, spaces, ./:_-...), "
+                            "at most 300 characters")
+        return cls(clean, source)
 
     @classmethod
     def load(cls, path: str | Path) -> "Calibration":
-        path = Path(path)
-        try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise QgenError(f"calibration file '{path}' is too large to be one")
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise QgenError(f"calibration file '{path}' does not exist") from None
-        except IsADirectoryError:
-            raise QgenError(f"calibration file '{path}' is a folder") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise QgenError(f"calibration file '{path}' is not valid JSON") from None
-        except OSError as exc:
-            raise QgenError(f"cannot read calibration file '{path}': {exc.strerror}") from None
+        data = read_json_input(path, "calibration file", MAX_FILE_BYTES)
         return cls.from_json(data, f"calibration file '{path}'")
+
+
+def plain_source(text: str) -> str:
+    """A calibration's `source` as the plain text its readers accept (a report path may hold any
+    character; it is only a label)."""
+    return re.sub(f"[^{PLAIN_CHARS}]", "_", text)[:300]
 
 
 def calibrate_row(row: dict, calibration: Calibration | None) -> dict:

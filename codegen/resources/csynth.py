@@ -13,7 +13,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..errors import QgenError
+from ..safe_io import read_input_bytes
 
+MAX_REPORT_BYTES = 64 << 20        # a whole design's csynth.xml is a few hundred kB
 RESOURCE_TAGS = {"lut": ("LUT",), "ff": ("FF",), "dsp": ("DSP", "DSP48E"), "bram_18k": ("BRAM_18K",),
                  "uram": ("URAM",)}
 
@@ -75,11 +77,9 @@ def parse(path: str | Path) -> dict:
     interval_min/max, resources, available}."""
     path = Path(path)
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(read_input_bytes(path, "csynth report", MAX_REPORT_BYTES))
     except ET.ParseError as exc:
         raise QgenError(f"csynth report {path} is malformed or truncated ({exc})") from None
-    except OSError as exc:
-        raise QgenError(f"cannot read csynth report {path}: {exc.strerror}") from None
     if root.tag != "profile" or root.find("AreaEstimates") is None:
         raise QgenError(f"{path} is not a Vitis HLS csynth report (no <profile>/<AreaEstimates>)")
     user = root.find("UserAssignments")

@@ -179,14 +179,16 @@ def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
     return folding
 
 
-def choose_folding(graph, part, clock_ns: float, *, folding_path=None, fit: bool = False,
-                   target_fps: float | None = None, headroom: float = DEFAULT_HEADROOM,
+def choose_folding(graph, part, clock_ns: float, *, folding_path=None, folding: Folding | None = None,
+                   fit: bool = False, target_fps: float | None = None, headroom: float = DEFAULT_HEADROOM,
                    calibration=None) -> tuple[Folding, str | None]:
     """The folding `qgen hls` uses, and a warning if the default could not fit the part.
 
     An explicit file wins; --target-fps and --fit fail loudly when impossible; the default fits the
     part like --fit, and falls back to the fully folded design (with a warning) when nothing fits.
     """
+    if folding is not None:       # loaded (and checked) by the command before any heavy work
+        return folding, None
     if folding_path is not None:
         return Folding.load(folding_path), None
     available = part.resources()

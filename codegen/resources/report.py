@@ -1,12 +1,13 @@
 """The resource report: per-layer rows, totals against the part, fit verdict, throughput, roofline."""
 from __future__ import annotations
 
-import json
-import math
 import re
 from pathlib import Path
 
+from ..safe_io import is_number, read_json_input
+
 RESOURCES = ("lut", "ff", "dsp", "bram_18k", "uram")
+MAX_ESTIMATE_BYTES = 16 << 20
 
 
 def summarize(*, source: str, part: str, clock_ns: float, layers: list[dict], total: dict,
@@ -44,7 +45,8 @@ def summarize(*, source: str, part: str, clock_ns: float, layers: list[dict], to
     }
 
 
-_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_ .:+()/%,'=<>*-]{0,300}")
+PLAIN_CHARS = "A-Za-z0-9_ .:+()/%,'=<>*-"        # every string of an estimate: no markup, no escapes
+PLAIN_TEXT = re.compile(f"[{PLAIN_CHARS}]{{0,300}}")
 _REQUIRED = {"source": str, "part": str, "clock_ns": (int, float), "layers": list, "total": dict,
              "available": dict, "utilization_percent": dict, "fits": bool}
 
@@ -57,10 +59,7 @@ def load_estimate(path: Path) -> dict:
     def bad(why: str):
         raise QgenError(f"{path}: {why}; regenerate the project with qgen hls")
 
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        bad("not valid JSON")
+    data = read_json_input(path, "resource estimate", MAX_ESTIMATE_BYTES)
     if not isinstance(data, dict):
         bad("not a qgen estimate")
     for key, kind in _REQUIRED.items():
@@ -70,7 +69,10 @@ def load_estimate(path: Path) -> dict:
         if not isinstance(row, dict) or not isinstance(row.get("name"), str) \
                 or not all(isinstance(row.get(r), (int, float)) for r in RESOURCES):
             bad(f"layer row {i} lacks a name or a resource count")
-    where = _first_bad_value(data)
+    try:
+        where = _first_bad_value(data)
+    except RecursionError:
+        bad("nested too deeply")
     if where:
         bad(f"value at {where} is not a finite non-negative number or plain text")
     return data
@@ -80,14 +82,14 @@ def _first_bad_value(node, where: str = "") -> str | None:
     if isinstance(node, bool) or node is None:
         return None
     if isinstance(node, (int, float)):
-        return None if math.isfinite(node) and node >= 0 else where or "/"
+        return None if is_number(node, 0) else where or "/"
     if isinstance(node, str):
-        return None if _PLAIN_TEXT.fullmatch(node) else where or "/"
+        return None if PLAIN_TEXT.fullmatch(node) else where or "/"
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else None
     if items is None:
         return where or "/"
     for key, value in items:
-        if isinstance(key, str) and not _PLAIN_TEXT.fullmatch(key):
+        if isinstance(key, str) and not PLAIN_TEXT.fullmatch(key):
             return f"{where}/{key[:20]}"
         found = _first_bad_value(value, f"{where}/{key}")
         if found:

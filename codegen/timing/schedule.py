@@ -182,18 +182,14 @@ MAX_SCHEDULE_BYTES = 64 << 20
 
 def load_schedule(path) -> TimingModel:
     """A project's schedule.json as a TimingModel, checked like any input (size, JSON, contents)."""
-    import json
     from pathlib import Path
+
+    from ..safe_io import read_json_input
 
     path = Path(path)
     if not path.is_file():
         raise QgenError(f"{path} is missing: regenerate the project with `qgen hls` (template backend)")
-    if path.stat().st_size > MAX_SCHEDULE_BYTES:
-        raise QgenError(f"{path} is larger than {MAX_SCHEDULE_BYTES >> 20} MiB: not a qgen schedule")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise QgenError(f"{path} is not valid JSON ({exc.__class__.__name__})") from None
+    data = read_json_input(path, "schedule", MAX_SCHEDULE_BYTES)
     try:
         return model_from_json(data)
     except QgenError as exc:
