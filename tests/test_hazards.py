@@ -178,15 +178,37 @@ def min_raw_distance(events) -> int | None:
     return best
 
 
-def conv_line_events(h, w, folds):
-    """conv.cpp.j2: position (r, c) of (h+1) x (w+1), folds iterations each; at its first iteration
-    column c < w loads then stores every line buffer row."""
+def conv_positions(h, w, folds, pad=1):
+    """The conv kernels' positions (r, c), their first iteration and whether they produce an output:
+    producing positions take `folds` iterations, the first PAD rows and columns one."""
     it = 0
-    for r, c in itertools.product(range(h + 1), range(w + 1)):
+    for r, c in itertools.product(range(h + pad), range(w + pad)):
+        produce = r >= pad and c >= pad
+        yield r, c, it, produce
+        it += folds if produce else 1
+
+
+def conv_registers_line_events(h, w, folds):
+    """conv_registers.cpp.j2: at a position's first iteration, column c < w of every line-buffer row
+    is loaded, then stored."""
+    for r, c, it, _ in conv_positions(h, w, folds):
         if c < w:
             yield it, "load", c
             yield it, "store", c
-        it += folds
+
+
+def conv_memory_line_events(h, w, folds, groups, k=3):
+    """conv.cpp.j2: pixel (r, c) stored at its position's first iteration; iteration f of a producing
+    position loads tap divmod((f % (k*k*groups)) // groups, k) of its window (addresses: pixels)."""
+    for r, c, it, produce in conv_positions(h, w, folds):
+        if r < h and c < w:
+            yield it, "store", (r, c)
+        if produce:
+            for f in range(folds):
+                ky, kx = divmod((f % (k * k * groups)) // groups, k)
+                row, col = r - (k - 1) + ky, c - (k - 1) + kx
+                if 0 <= row < h and 0 <= col < w:
+                    yield it + f, "load", (row, col)
 
 
 def conv_transpose_row_events(h, w, folds):
@@ -234,11 +256,15 @@ def test_op_distances_equal_the_templates_loops(h, w):
         return b.distance
 
     weight_t = IntType(2, True, 0)
-    for pe, simd in itertools.product((1, 2), (1, 3, 18)):
+    for pe, simd in itertools.product((1, 2), (1, 2, 3, 18)):
         conv = Conv("c", ["x"], weights=np.ones((2, 2, 3, 3), np.int64), weight_type=weight_t,
                     thresholds=Thresholds(np.zeros((2, 1), np.int64), IntType(1, False, 0)))
         folds = (2 // pe) * (18 // simd)
-        assert buffer(conv, LayerFold(pe, simd)) == min_raw_distance(conv_line_events(h, w, folds))
+        if conv.window_mode(LayerFold(pe, simd)) == "memory":       # SIMD divides the 2 input channels
+            events = conv_memory_line_events(h, w, folds, 2 // simd)
+        else:
+            events = conv_registers_line_events(h, w, folds)
+        assert buffer(conv, LayerFold(pe, simd)) == min_raw_distance(events), (pe, simd)
     for pe, simd in itertools.product((1, 5), (1, 2)):
         convt = ConvTranspose2x2("t", ["x"], weights=np.ones((5, 2, 2, 2), np.int64), weight_type=weight_t,
                                  thresholds=Thresholds(np.zeros((5, 1), np.int64), IntType(1, False, 0)))
@@ -276,3 +302,14 @@ def test_hls_refuses_planted_hazards_and_allows_them_on_request(cli, tiny_checkp
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "allowed",
                  "--allow-hazards")
     assert result.exit_code == 0 and "Warning: hazard allowed by --allow-hazards" in result.output
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 5), (5, 1), (2, 3), (3, 2), (6, 7)])
+def test_window_distance_equals_the_loop_on_every_folding(h, w):
+    """conv.cpp.j2's row memory: window_distance (rows 0..k+1 only) against every iteration."""
+    from codegen.ops.conv import window_distance
+
+    for groups, nf in itertools.product((1, 2, 3), (1, 2)):
+        folds = nf * 9 * groups
+        assert window_distance(h, w, 3, folds, groups) == \
+            min_raw_distance(conv_memory_line_events(h, w, folds, groups)), (groups, nf)

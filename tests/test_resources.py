@@ -122,7 +122,14 @@ def test_hand_checked_conv_estimate():
     assert cost.dsp == 0 and cost.bram_18k == 0
     dsp = op.estimate(g, LayerFold(2, 6, "dsp"))
     assert dsp.dsp == 12 and dsp.parts["multipliers"].lut == 0 and dsp.parts["multipliers"].ff == 0
-    assert op.cycles(g, fold) == 9 * 9 * 2 * 3
+    # 64 producing positions of NF x SF = 6 iterations, 17 padding positions of one
+    assert op.cycles(g, fold) == 8 * 8 * 2 * 3 + (9 * 9 - 8 * 8)
+    # SIMD = 2 divides the 2 input channels: the window is read from the memory of the last 3 rows
+    memory = op.estimate(g, LayerFold(pe=2, simd=2, mult="lut")).parts
+    assert memory["line_buffer"] == F.dual_port_ram(2 * 4, 3 * 8)[0]          # 24 pixels of 2 x 4 bits
+    assert memory["window"] == F.window_mux(2 * 4, 1) + F.Cost(ff=4 * 2)      # one channel group: no mux
+    assert memory["address"] == F.window_address(8, 8, 3)
+    assert op.cycles(g, LayerFold(2, 2)) == 8 * 8 * 2 * 9 + (9 * 9 - 8 * 8)
 
 
 # ---- fitting ---------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def build_design(graph: Graph, folding: Folding) -> Design:
         except ValueError as exc:
             raise QgenError(f"layer {op.name}: {exc}") from None
         inputs = [feeds[(name, op.name)] for name in op.inputs]
-        kernel = Kernel(op.name, op.template, context, inputs, [], op)
+        kernel = Kernel(op.name, op.kernel_template(graph, fold), context, inputs, [], op)
         design.kernels.append(kernel)
         if op.op_type == "mask":
             design.streams[AXIS_OUT] = Stream(AXIS_OUT, "", "axis_out_t")

@@ -61,6 +61,10 @@ class Op:
         _, h, w = graph.tensors[self.output].shape
         return pixelwise(h * w, len(self.inputs), 1)
 
+    def kernel_template(self, graph, fold=None) -> str:
+        """The template of this op's kernel (ops with one kernel structure name it in `template`)."""
+        return self.template
+
     def carried_buffers(self, graph, fold=None) -> list:
         """Arrays the kernel stores in one iteration and loads in a later one, each with the fewest
         iterations between a store and the load of the same element (hls.dependence.CarriedBuffer).

@@ -9,12 +9,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..timing.schedule import raster
+
 from ..ir.tensor import Tensor
 from ..ir.types import MAX_ACC_BITS, IntType
 from ..resources import formulas
 from ..resources.formulas import Cost
 from ..hls.cpp import c_array, code_type, mvau_layout, per_pe, pixel_type, store_type
 from ..hls.dependence import REGISTERS, CarriedBuffer
+
+MEMORY = "memory"       # window modes of a conv kernel (Conv.window_mode); REGISTERS is shared
 from .activation import Thresholds
 from .base import Op, register_op
 
@@ -40,6 +44,33 @@ def _tap_patterns(kernel: int, size: int) -> set[tuple[bool, ...]]:
     """The distinct masks of kernel taps inside the image along one axis ('same' zero padding)."""
     pad = kernel // 2
     return {tuple(0 <= i + k - pad < size for k in range(kernel)) for i in range(size)}
+
+
+def window_distance(h: int, w: int, k: int, folds: int, groups: int) -> int:
+    """The fewest iterations from the store of a pixel to its first load as a tap in conv.cpp.j2.
+
+    Positions (r, c) of the (h + pad) x (w + pad) raster take `folds` iterations when they produce
+    an output (r, c >= pad), else one; a pixel is stored in its position's first iteration, and
+    fold sf of a producing position loads tap (ky, kx) = divmod(sf // groups, k) of its window
+    (the first neuron fold loads each tap soonest). The distances repeat from row k on, so rows
+    0..k+1 hold the minimum; numpy over those rows (a few hundred positions x k*k taps)."""
+    pad = k // 2
+    rows = min(h + pad, k + 2)
+    r, c = raster(rows, w + pad)
+    produce = (r >= pad) & (c >= pad)
+    iterations = np.where(produce, folds, 1)
+    first = np.cumsum(iterations) - iterations
+    stored = np.full((rows, w), -1, np.int64)               # iteration storing pixel (row, col)
+    inside = (r < h) & (c < w)
+    stored[r[inside], c[inside]] = first[inside]
+    ky, kx = np.divmod(np.arange(k * k), k)
+    p = np.flatnonzero(produce)
+    row = r[p, None] - (k - 1) + ky[None, :]
+    col = c[p, None] - (k - 1) + kx[None, :]
+    tap = (row >= 0) & (row < min(h, rows)) & (col >= 0) & (col < w)
+    load = first[p, None] + (ky * k + kx)[None, :] * groups
+    distance = load - stored[np.where(tap, row, 0), np.where(tap, col, 0)]
+    return int(distance[tap].min())
 
 
 def mvau_context(op, x: Tensor, y: Tensor, fold, out_ch: int, length: int) -> dict:
@@ -194,26 +225,49 @@ class Conv(WeightedOp):
         o, c, k, _ = self.weights.shape
         return o, k * k * c
 
-    # ---- HLS kernel: templates/kernels/conv.cpp.j2 (with thresholds) or head.cpp.j2 (logits) -------
+    # ---- HLS kernels: conv.cpp.j2 (window read from memory), conv_registers.cpp.j2 (window in
+    # registers), head.cpp.j2 (1x1, bias, logits) ---------------------------------------------------
 
-    @property
-    def template(self) -> str:
-        return "kernels/conv.cpp.j2" if self.thresholds is not None else "kernels/head.cpp.j2"
+    def window_mode(self, fold) -> str:
+        """MEMORY: every iteration reads one tap's SIMD channels from the memory of the last K rows
+        (conv.cpp.j2), which needs SIMD to divide C_in; REGISTERS: the window is a register array read
+        through an SF:1 multiplexer (conv_registers.cpp.j2): 1x1 kernels, lanes spanning taps, the head."""
+        c_in = self.weights.shape[1]
+        if self.kernel > 1 and self.thresholds is not None and c_in % fold.simd == 0:
+            return MEMORY
+        return REGISTERS
+
+    def kernel_template(self, graph, fold) -> str:
+        if self.thresholds is None:
+            return "kernels/head.cpp.j2"
+        return "kernels/conv.cpp.j2" if self.window_mode(fold) == MEMORY else "kernels/conv_registers.cpp.j2"
+
+    def _padding(self) -> int:
+        return self.kernel // 2 if self.thresholds is not None else 0
 
     def carried_buffers(self, graph, fold) -> list[CarriedBuffer]:
-        """conv.cpp.j2's line buffer: column c of a row is stored at raster position (r, c) and loaded
-        again at (r + 1, c), W + PAD positions of NF * SF iterations later."""
+        """The line buffer: in conv.cpp.j2 a pixel stored at its position's first iteration and loaded
+        as a tap of later windows (`window_distance`); in conv_registers.cpp.j2 column c of a row
+        stored at position (r, c) and loaded at (r + 1, c), one row of positions later: W + PAD
+        iterations at the soonest (from the first row, whose positions take one iteration)."""
         if self.kernel == 1 or self.thresholds is None:      # 1x1 kernels (and the head) buffer nothing
             return []
-        _, _, w = graph.tensors[self.output].shape
-        return [CarriedBuffer("line", (w + self.kernel // 2) * self.folds(fold), self.pipeline_depth(fold))]
+        _, h, w = graph.tensors[self.output].shape
+        if self.window_mode(fold) == MEMORY:
+            distance = window_distance(h, w, self.kernel, self.folds(fold), self.weights.shape[1] // fold.simd)
+        else:
+            distance = w + self._padding()
+        return [CarriedBuffer("line", distance, self.pipeline_depth(fold))]
 
     def kernel_context(self, graph, fold) -> dict:
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, window = self.fold_dims()
-        return {**mvau_context(self, x, y, fold, out_ch, window), "K": self.kernel, "PAD": self.kernel // 2,
-                "H": y.shape[1], "W": y.shape[2], "WINDOW": window,
-                "ITERATIONS": self.cycles(graph, fold), **self.buffer_context(graph, fold)}
+        context = {**mvau_context(self, x, y, fold, out_ch, window), "K": self.kernel, "PAD": self._padding(),
+                   "H": y.shape[1], "W": y.shape[2], "WINDOW": window, "G": max(x.channels // fold.simd, 1),
+                   "ITERATIONS": self.cycles(graph, fold), **self.buffer_context(graph, fold)}
+        if self.window_mode(fold) == MEMORY:
+            context["LINE_IMPL"] = formulas.dual_port_ram(x.channels * x.dtype.bits, self.kernel * y.shape[2])[1]
+        return context
 
     def kernel_data(self, graph, fold) -> dict:
         out_ch, window = self.fold_dims()
@@ -225,39 +279,51 @@ class Conv(WeightedOp):
         return data
 
     def estimate(self, graph, fold) -> formulas.Breakdown:
-        """MVAU (weights, multipliers, adders, thresholds) + line buffer, window registers and its multiplexer."""
+        """MVAU (weights, multipliers, adders, thresholds) + the window: read from the row memory
+        (its SIMD-lane multiplexer over the G channel groups of a tap, and the address logic), or in
+        registers (line buffer, window registers, SF:1 multiplexer, new-column select)."""
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, window = self.fold_dims()
         nf, sf = out_ch // fold.pe, window // fold.simd
         a = x.dtype.bits
+        _, h, w = y.shape
         cost = self._mvau_cost(graph, fold, nf * sf)
         if self.thresholds is None:                # the head's bias[NF][PE] ROM
             cost = cost.add("weights", formulas.rom(fold.pe * self.acc_type.bits, nf))
+        results = Cost(ff=out_ch * y.dtype.bits)
+        if self.window_mode(fold) == MEMORY:
+            memory, _ = formulas.dual_port_ram(x.channels * a, self.kernel * w)
+            return (cost.add("line_buffer", memory)
+                    .add("window", formulas.window_mux(fold.simd * a, x.channels // fold.simd) + results)
+                    .add("address", formulas.window_address(h, w, self.kernel)))
         for buffer in self.carried_buffers(graph, fold):   # K - 1 rows (partitioned dim 1)
-            row = (formulas.register_buffer if buffer.storage == REGISTERS else formulas.ram)(x.channels * a, x.shape[2])
+            row = (formulas.register_buffer if buffer.storage == REGISTERS else formulas.ram)(x.channels * a, w)
             cost = cost.add("line_buffer", row * (self.kernel - 1))
         # the SIMD-lane multiplexer, the window and output pixel registers, and (heuristic) the
         # select of the window's new column between line buffer, input pixel and zero padding
-        return cost.add("window", formulas.window_mux(fold.simd * a, sf)
-                        + Cost(lut=self.kernel * x.channels * a if self.kernel > 1 else 0,
-                               ff=window * a + out_ch * y.dtype.bits))
+        return cost.add("window", formulas.window_mux(fold.simd * a, sf) + results
+                        + Cost(lut=self.kernel * x.channels * a if self.kernel > 1 else 0, ff=window * a))
 
     def schedule(self, graph, fold):
-        """conv.cpp.j2 / head.cpp.j2: raster position (r, c) takes NF*SF iterations; its first reads
-        input pixel (r, c) when inside the image, its last writes output (r - PAD, c - PAD)."""
+        """The conv kernels' loop: raster position (r, c) of (H + PAD) x (W + PAD) reads input pixel
+        (r, c) in its first iteration when inside the image; a position that produces output
+        (r - PAD, c - PAD) takes NF * SF iterations and writes it in its last, the others (the first
+        PAD rows and columns) take one."""
         from ..timing.schedule import Schedule, raster
         _, h, w = graph.tensors[self.output].shape
-        pad = self.kernel // 2
+        pad = self._padding()
         folds = self.folds(fold)
         r, c = raster(h + pad, w + pad)
-        first = np.arange(r.size, dtype=np.int64) * folds
-        return Schedule(r.size * folds, self.pipeline_depth(fold), [first[(r < h) & (c < w)]],
-                        [first[(r >= pad) & (c >= pad)] + folds - 1])
+        produce = (r >= pad) & (c >= pad)
+        iterations = np.where(produce, folds, 1)
+        first = np.cumsum(iterations) - iterations
+        return Schedule(int(iterations.sum()), self.pipeline_depth(fold), [first[(r < h) & (c < w)]],
+                        [first[produce] + folds - 1])
 
     def cycles(self, graph, fold) -> int:
-        """Iterations of the kernel's flattened loop: (H+pad) x (W+pad) raster positions, NF * SF
-        folds each (templates/kernels/conv.cpp.j2; the head is 1x1, pad 0)."""
+        """Iterations of the kernel's flattened loop: NF * SF per output pixel, one per position
+        without output (the first PAD rows and columns of the (H + PAD) x (W + PAD) raster)."""
         _, h, w = graph.tensors[self.output].shape
-        pad = self.kernel // 2
-        return (h + pad) * (w + pad) * self.folds(fold)
+        pad = self._padding()
+        return h * w * self.folds(fold) + (h + pad) * (w + pad) - h * w
 

@@ -35,7 +35,7 @@ LAYER_BASE_LUT = 300         # heuristic, FINN's per-layer constant (control, ha
 CONTROL_FF = 64              # heuristic: loop counters, valid bits of the pipeline, stream handshakes
 SRL_MAX_DEPTH = 32           # one SRLC32E per bit: FIFOs up to 32 deep live in shift-register LUTs
 
-PARTS = ("multipliers", "adders", "thresholds", "weights", "line_buffer", "window", "fifo", "control")
+PARTS = ("multipliers", "adders", "thresholds", "weights", "line_buffer", "window", "address", "fifo", "control")
 BREAKDOWN_KEYS = ("lut", "ff", "dsp", "bram_18k")
 
 
@@ -153,6 +153,30 @@ def ram(width: int, depth: int) -> Cost:
     if depth <= LUTRAM_MAX_DEPTH:
         return Cost(lut=lutram_luts(width, depth), ff=width)
     return Cost(bram_18k=bram18_for(width, depth))
+
+
+def dual_port_ram(width: int, depth: int, impl: str | None = None) -> tuple[Cost, str]:
+    """A RAM written at one address and read at another in the same cycle (BIND_STORAGE ram_s2p: the
+    conv's row memory), and its implementation: LUTRAM (RAM32M/RAM64M banks with a read register,
+    as the FIFOs' LUTRAM: calibration fifo) while it costs fewer than FIFO_LUTRAM_PER_BRAM18 LUTs per
+    18 Kb BRAM it replaces, else RAMB18E1/RAMB36E1 in simple dual-port mode. `impl` forces one."""
+    if width <= 0 or depth <= 0:
+        return Cost(), "lutram"
+    banks = math.ceil(depth / 64)
+    luts = lutram_luts_dual(width, depth) + (banks - 1) * width
+    brams = bram18_for(width, depth)
+    if impl is None:
+        impl = "bram" if luts >= FIFO_LUTRAM_PER_BRAM18 * brams else "lutram"
+    return (Cost(bram_18k=brams) if impl == "bram" else Cost(lut=luts, ff=width)), impl
+
+
+def window_address(h: int, w: int, k: int) -> Cost:
+    """Heuristic until bench/calibrate.py measures it: the address logic of conv.cpp.j2's window
+    reader: the tap counters (ky, kx, channel group), the row-slot rotation, the tap's row and column
+    with their four image-bound compares, and the slot * W + column adder."""
+    row_bits, col_bits = max(1, (h + k).bit_length()), max(1, (w + k).bit_length())
+    address = max(1, (k * w).bit_length())
+    return Cost(lut=2 * row_bits + 3 * col_bits + address + 12, ff=address + 8)
 
 
 def register_buffer(width: int, depth: int) -> Cost:
