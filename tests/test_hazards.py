@@ -290,14 +290,15 @@ def test_storage_follows_the_distance():
 def test_hls_refuses_planted_hazards_and_allows_them_on_request(cli, tiny_checkpoint, tmp_path):
     folder = tmp_path / "edited"
     shutil.copytree(TEMPLATES_DIR, folder)
-    pool = folder / "kernels" / "maxpool.cpp.j2"
-    # an unconditional `inter false`: pool4 of the tiny model sees partial again after 4 iterations
-    pool.write_text(pool.read_text().replace("{%- if PARTIAL_STORAGE == \"independent\" %}",
-                                             "#pragma HLS DEPENDENCE variable=partial inter false\n"
-                                             "{%- if PARTIAL_STORAGE == \"independent\" %}", 1))
+    conv = folder / "kernels" / "conv.cpp.j2"
+    # an unconditional `inter false`: a conv reading one channel group per tap loads a stored pixel
+    # again (as the last tap of its own window) 8 iterations later
+    conv.write_text(conv.read_text().replace("{%- if LINE_STORAGE == \"independent\" %}",
+                                             "#pragma HLS DEPENDENCE variable=line inter false\n"
+                                             "{%- if LINE_STORAGE == \"independent\" %}", 1))
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "bad")
     assert result.exit_code == 2 and not (tmp_path / "bad").exists()
-    assert "hazard in the generated code: firmware/layers/pool" in result.output
+    assert "hazard in the generated code: firmware/layers/" in result.output
     assert "inter false is unsafe" in result.output
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "allowed",
                  "--allow-hazards")

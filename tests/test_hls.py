@@ -160,12 +160,12 @@ def test_broken_template_names_file_and_line_and_leaves_nothing(cli, tiny_checkp
 
 def test_edited_template_is_used_and_linted(cli, tiny_checkpoint, tmp_path):
     folder = _exported(cli, tmp_path)
-    maxpool = folder / "kernels" / "maxpool.cpp.j2"
-    maxpool.write_text(maxpool.read_text().replace("#include \"../quantunet_types.h\"",
-                                                   "#include \"../quantunet_types.h\"\n// edited by a human"))
+    head = folder / "kernels" / "head.cpp.j2"
+    head.write_text(head.read_text().replace("#include \"{{ header }}\"",
+                                             "#include \"{{ header }}\"\n// edited by a human"))
     assert cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "ok").exit_code == 0
-    assert "// edited by a human" in (tmp_path / "ok" / "firmware" / "layers" / "pool1.cpp").read_text()
-    maxpool.write_text(maxpool.read_text().replace("// edited by a human", "int* scratch = new int[4];"))
+    assert "// edited by a human" in (tmp_path / "ok" / "firmware" / "layers" / "head.cpp").read_text()
+    head.write_text(head.read_text().replace("// edited by a human", "int* scratch = new int[4];"))
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "bad")
     assert result.exit_code == 2 and "dynamic memory" in result.output and not (tmp_path / "bad").exists()
 
@@ -219,7 +219,7 @@ def test_csim_cache_is_keyed_on_content_not_time_stamps(cli, project, tmp_path):
     copy = tmp_path / "prj"
     shutil.copytree(out, copy)
     assert cli("csim", copy).exit_code == 0          # objects cached
-    kernel = copy / "firmware" / "layers" / "concat1.cpp"
+    kernel = copy / "firmware" / "layers" / "head.cpp"
     text = kernel.read_text()
     wrong = text.replace("out.write(", "out.write(~", 1) if "out.write(" in text else None
     assert wrong and wrong != text
@@ -252,3 +252,25 @@ def test_csim_is_bit_exact_for_random_bitwidths(cli, tmp_path, seed):
     result = cli("csim", out, "--json")
     report = json.loads(result.stdout)
     assert report["passed"], [r for r in report["layers"] if r["mismatches"]]
+
+
+def test_fused_kernels_cost_less_and_both_designs_are_bit_exact(cli, project, tiny_checkpoint, tmp_path):
+    """Max-pools, concatenations and fan-out run inside the conv kernels (hls/design.py); --no-fuse
+    gives every op a kernel of its own. At the same folding the fused design costs less and both
+    C-simulate bit-exactly."""
+    out, _ = project
+    unfused = tmp_path / "unfused"
+    result = cli("hls", "--model", tiny_checkpoint, "--out", unfused, "--no-fuse", "--folding", out / "folding.json")
+    assert result.exit_code == 0, result.output
+
+    def kernels(p):
+        return {f.stem for f in (p / "firmware" / "layers").glob("*.cpp")}
+
+    assert not {k for k in kernels(out) if k.startswith(("pool", "concat", "split_"))}
+    assert {"pool1", "concat1", "split_enc1_conv2"} <= kernels(unfused)
+    fused_total = json.loads((out / "resources_estimate.json").read_text())["total"]
+    unfused_total = json.loads((unfused / "resources_estimate.json").read_text())["total"]
+    assert fused_total["lut"] < unfused_total["lut"] and fused_total["ff"] < unfused_total["ff"]
+    assert fused_total["bram_18k"] <= unfused_total["bram_18k"]
+    result = cli("csim", unfused, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["passed"]

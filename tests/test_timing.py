@@ -44,8 +44,15 @@ def run_cli(*args):
 
 # ---- one kernel alone ---------------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def unfused(design):
+    """The same design with every op in a kernel of its own (max-pools and concatenations too)."""
+    return build_design(design.graph, design.folding, fuse=False)
+
+
 @pytest.mark.parametrize("op_type", ["conv", "conv_transpose", "maxpool", "concat", "mask"])
-def test_single_kernel_interval_is_its_cycle_count(design, op_type):
+def test_single_kernel_interval_is_its_cycle_count(unfused, op_type):
+    design = unfused
     kernel = next(k for k in design.kernels if k.op is not None and k.op.op_type == op_type)
     sched = kernel.schedule(design)
     op = kernel.op

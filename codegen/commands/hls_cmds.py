@@ -40,13 +40,16 @@ PROJECTS_DIR = Path("projects")
 @click.option("--skip-reference-check", is_flag=True,
               help="experts: write the project even if the integer reference disagrees with Brevitas "
                    "on the golden images (checked by default)")
+@click.option("--no-fuse", "no_fuse", is_flag=True,
+              help="one kernel per layer (max-pools, concatenations and split kernels of their own), "
+                   "as a reference for the fused design")
 @click.option("--allow-hazards", is_flag=True,
               help="write the project even if the static hazard check finds memory-port, stream or "
                    "DEPENDENCE hazards in the kernels (they become warnings)")
 @click.option("--force", is_flag=True, help="overwrite an existing project folder")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fit, target_fps, max_utilization,
-        templates_dir, calibration_path, skip_reference_check, allow_hazards, force, as_json):
+        templates_dir, calibration_path, skip_reference_check, no_fuse, allow_hazards, force, as_json):
     """Turn a checkpoint into a Vitis HLS project sized to its learned bitwidths."""
     from ..parts import resolve_part
     from ..project_io import check_target
@@ -75,7 +78,8 @@ def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fi
     images, ids = validation_images(lowered.ckpt, n_images)
     if not skip_reference_check:
         check_reference(lowered, images)
-    summary = _generator(backend)(lowered, HlsRequest(target, clock_ns, n_images, backend, calibration, allow_hazards), out_dir, folding, force=force,
+    summary = _generator(backend)(lowered, HlsRequest(target, clock_ns, n_images, backend, calibration, allow_hazards,
+                                                            not no_fuse), out_dir, folding, force=force,
                        templates_dir=templates, tcl_dir=tcl, images=images, image_ids=ids)
     summary = {"project": str(out_dir), **summary}
     if warning:

@@ -27,41 +27,43 @@ def assign_depths(design, clock_ns: float = 10.0) -> Sizing:
     return sizing
 
 
-def needed(design, reference: str) -> dict[str, np.ndarray]:
-    """Per stream downstream of `reference`: for each token, the last reference token it depends on
-    (in C order: a kernel's output token follows every input token read in earlier iterations)."""
-    first = next(i.size for k in design.kernels for s, i in zip(k.outputs, k.schedule(design).writes)
-                 if s == reference)
-    out = {reference: np.arange(first)}
-    for kernel in design.kernels:
+def needed(design, writer) -> dict[str, np.ndarray]:
+    """Per stream downstream of kernel `writer` (its own outputs included): for each token, the last
+    iteration of `writer` it depends on (in C order: a kernel's output token follows every input
+    token read in its iterations up to the one that writes it)."""
+    out = {s: w for s, w in zip(writer.outputs, writer.schedule(design).writes)}
+    for kernel in design.kernels[design.kernels.index(writer) + 1:]:   # kernels are in dataflow order
         sched = kernel.schedule(design)
-        deps = []
-        for s, reads in zip(kernel.inputs, sched.reads):
-            if s in out and sched.writes:
-                last = np.searchsorted(reads, sched.writes[0], side="right") - 1
-                deps.append(np.where(last >= 0, out[s][np.maximum(last, 0)], -1))
-        if deps:
-            dep = np.maximum.reduce(deps)
-            for s in kernel.outputs:
-                out[s] = dep
+        for s_out, writes in zip(kernel.outputs, sched.writes):
+            deps = []
+            for s, reads in zip(kernel.inputs, sched.reads):
+                if s in out:
+                    last = np.searchsorted(reads, writes, side="right") - 1
+                    deps.append(np.where(last >= 0, out[s][np.maximum(last, 0)], -1))
+            if deps:
+                out[s_out] = np.maximum.reduce(deps)
     return out
 
 
 def required_depths(design) -> dict[str, int]:
-    """C-order backlog of every stream that must wait for a sibling: the skip inputs of concatenations."""
+    """C-order backlog of every stream that must wait for a sibling: the skip inputs of the kernels
+    reading a concatenation, written by a kernel that also writes the path down to the sibling."""
     need = {}
     for kernel in design.kernels:
         if len(kernel.inputs) < 2:
             continue
         for s in kernel.inputs:
-            split = design.producer(s)
-            if len(split.outputs) < 2:          # not a copy of a shared tensor: read as it arrives
+            writer = design.producer(s)
+            if len(writer.outputs) < 2:          # written alone: read as it arrives
                 continue
-            dep = needed(design, split.inputs[0])
+            dep = needed(design, writer)
             others = [dep[o] for o in kernel.inputs if o != s and o in dep]
             if others:
-                must_have_passed = np.maximum.reduce(others) + 1    # tokens through the split
-                need[s] = int((must_have_passed - np.arange(len(must_have_passed))).max())
+                # the reader takes token k of every input in one iteration: by then `writer` must
+                # have run to the iteration the siblings' token k needs, writing that many of s
+                must_have_run = np.maximum.reduce(others)
+                written = np.searchsorted(dep[s], must_have_run, side="right")
+                need[s] = int((written - np.arange(len(written))).max())
     return need
 
 

@@ -50,6 +50,7 @@ class HlsRequest:
     backend: str = "templates"
     calibration: object = None      # resources.calibration.Calibration: the user's correction factors
     allow_hazards: bool = False     # report hazards in the generated code as warnings, not errors
+    fuse: bool = True               # run max-pools, concatenations and fan-out inside neighbouring kernels
 
 
 def layer_rows(design: Design) -> list[dict]:
@@ -78,10 +79,20 @@ def _tensor_entries(design: Design) -> list[dict]:
     return entries
 
 
-def _prototype(kernel, design: Design) -> str:
-    args = [f"hls::stream<{design.streams[s].type}>& {a}{i if len(names) > 1 else ''}"
-            for a, names in (("in", kernel.inputs), ("out", kernel.outputs)) for i, s in enumerate(names)]
-    return f"void {kernel.function}({', '.join(args)})"
+def _stream_checks(design: Design) -> list[dict]:
+    """Per output stream of every layer kernel: the check's name (the layer whose tensor it carries;
+    a second copy of a tensor, for another reader, is named after its stream) and its tensor."""
+    producers = {op.output: op for op in design.graph.ops}
+    checks, seen = {}, set()
+    for kernel in design.kernels:
+        if kernel.op is None or kernel.op.op_type == "mask":
+            continue
+        for stream in kernel.outputs:
+            tensor = design.streams[stream].tensor
+            name = producers[tensor].name if tensor not in seen else f"{producers[tensor].name}.{stream}"
+            seen.add(tensor)
+            checks[stream] = dict(name=name, tensor=tensor)
+    return [dict(stream=s, **c) for s, c in checks.items()]
 
 
 def _testbench_context(design: Design, n_images: int, golden_tensors: list[str]) -> dict:
@@ -91,8 +102,11 @@ def _testbench_context(design: Design, n_images: int, golden_tensors: list[str])
         t = graph.tensors[name]
         return dict(tensor=name, elements=t.elements, pixels=t.shape[1] * t.shape[2])
 
-    checks = [dict(name=op.name, inputs=[spec(n) for n in op.inputs], output=spec(op.output))
-              for op in graph.ops if op.op_type != "mask"]
+    outputs = {c["stream"]: c for c in _stream_checks(design)}
+    checks = [dict(function=k.function, inputs=[spec(design.streams[s].tensor) for s in k.inputs],
+                   outputs=[dict(name=outputs[s]["name"], result=f"r{i}_{j}", **spec(outputs[s]["tensor"]))
+                            for j, s in enumerate(k.outputs)])
+              for i, k in enumerate(design.kernels) if k.op is not None and k.op.op_type != "mask"]
     logits, mask = graph.outputs
     x = graph.input
     return dict(model_name=graph.name, top=TOP, images=n_images,
@@ -107,9 +121,9 @@ def _threaded_context(design: Design, n_images: int) -> dict:
     context = _testbench_context(design, n_images, list(graph.tensors))
     context["streams"] = [dict(name=s.name, type=s.type, depth=s.depth) for s in design.streams.values() if s.tensor]
     context["kernels"] = [dict(function=k.function, args=k.inputs + k.outputs) for k in design.kernels]
-    context["checks"] = [dict(name=op.name, stream=f"{op.output}_s", tensor=op.output,
-                              elements=graph.tensors[op.output].elements)
-                         for op in graph.ops if op.op_type != "mask"]
+    context["checks"] = [dict(name=c["name"], result=f"r{i}", stream=c["stream"], tensor=c["tensor"],
+                              elements=graph.tensors[c["tensor"]].elements)
+                         for i, c in enumerate(_stream_checks(design))]
     return context
 
 
@@ -120,7 +134,7 @@ def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> d
     files["firmware/qgen_common.h"] = renderer.render("qgen_common.h.j2", {"model_name": graph.name})
     files["firmware/quantunet_types.h"] = renderer.render("quantunet_types.h.j2", dict(
         model_name=graph.name, top=TOP, tensors=_tensor_entries(design), IN_TDATA=design.in_tdata,
-        prototypes=[_prototype(k, design) for k in design.kernels] +
+        prototypes=[k.prototype(design) for k in design.kernels] +
         ["void quantunet(hls::stream<axis_in_t>& in, hls::stream<axis_out_t>& out)"]))
     for kernel in design.kernels:
         ctx = kernel.context
@@ -151,7 +165,7 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
     """Write the template-backend project atomically; returns the summary (also qgen_project.json)."""
     graph = lowered.graph
     renderer = Renderer(templates_dir, tcl_dir)
-    design = build_design(graph, folding)
+    design = build_design(graph, folding, fuse=request.fuse)
     timing = assign_depths(design, request.clock_ns).to_json()
     resources = estimate_report(design, request.part, request.clock_ns, timing, request.calibration)
     files = render_project(design, request, renderer)

@@ -45,7 +45,7 @@ class DesignCost:
         tensor_deps, op_deps = dependencies(graph, binding)
         rows = []
         for i, kernel in enumerate(self.design.kernels):
-            deps = set(op_deps[kernel.op.name]) if kernel.op is not None else set()
+            deps = set().union(*(op_deps[op.name] for op in kernel.ops)) if kernel.op is not None else set()
             for stream in kernel.inputs + kernel.outputs:      # FIFOs and the split's registers
                 tensor = self.design.streams[stream].tensor
                 if tensor:
@@ -59,7 +59,8 @@ class DesignCost:
     def _design_at(self, bits: tuple[int, ...]) -> Design:
         graph = retype(self.graph, self.binding, bits)
         ops = {op.name: op for op in graph.ops}
-        kernels = [replace(k, op=ops[k.op.name]) if k.op is not None else k for k in self.design.kernels]
+        kernels = [replace(k, **{role: ops[getattr(k, role).name] for role in ("op", "prologue", "epilogue")
+                                 if getattr(k, role) is not None}) for k in self.design.kernels]
         return Design(graph, self.design.folding, kernels, self.design.streams)
 
     def row_at(self, row: _Row, local: tuple[int, ...]) -> np.ndarray:

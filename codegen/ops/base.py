@@ -20,6 +20,12 @@ from ..resources.formulas import Breakdown, Cost
 
 OPS: dict[str, type["Op"]] = {}
 
+# Fusion roles (codegen/hls/design.py): an op whose kernel template can take others in says which in
+# `hosts()`; an op that can run inside its neighbour's kernel says how in `fuses_as`.
+PROLOGUE = "prologue"     # runs on the host's inputs: the host reads this op's input streams itself
+EPILOGUE = "epilogue"     # runs on the host's output as it is written, and writes its own output
+FANOUT = "fanout"         # the host writes its output into one stream per reader (no split kernel)
+
 
 def register_op(cls: type["Op"]) -> type["Op"]:
     if not getattr(cls, "op_type", None):
@@ -34,6 +40,7 @@ def register_op(cls: type["Op"]) -> type["Op"]:
 class Op:
     op_type: ClassVar[str] = ""
     weighted: ClassVar[bool] = False
+    fuses_as: ClassVar[str | None] = None
 
     name: str
     inputs: list[str]
@@ -60,6 +67,10 @@ class Op:
         from ..timing.schedule import pixelwise
         _, h, w = graph.tensors[self.output].shape
         return pixelwise(h * w, len(self.inputs), 1)
+
+    def hosts(self) -> frozenset:
+        """The fusion roles this op's kernel template can take in (none by default)."""
+        return frozenset()
 
     def kernel_template(self, graph, fold=None) -> str:
         """The template of this op's kernel (ops with one kernel structure name it in `template`)."""

@@ -12,13 +12,14 @@ import numpy as np
 from ..hls.cpp import code_type, pixel_type
 from ..ir.tensor import Tensor
 from ..ir.types import IntType
-from .base import Op, register_op
+from .base import PROLOGUE, Op, register_op
 
 
 @register_op
 @dataclass(eq=False)
 class Concat(Op):
     op_type = "concat"
+    fuses_as = PROLOGUE     # read by the conv after it (kernels/concat_read.j2)
     shifts: list[int] = field(default_factory=list)   # set by infer
 
     def infer(self, inputs: list[Tensor]) -> Tensor:
@@ -37,14 +38,21 @@ class Concat(Op):
 
     template = "kernels/concat.cpp.j2"
 
+    def prologue_inputs(self, graph, ports: list[str]) -> list[dict]:
+        """kernels/concat_read.j2's `inputs`: per input stream (argument `ports[i]`) its pixel type,
+        channels, first output channel and left shift."""
+        inputs, offset = [], 0
+        for port, name, shift in zip(ports, self.inputs, self.shifts):
+            t = graph.tensors[name]
+            inputs.append(dict(port=port, stream_type=pixel_type(name), channels=t.channels, offset=offset,
+                               shift=shift))
+            offset += t.channels
+        return inputs
+
     def kernel_context(self, graph, fold=None) -> dict:
         y = graph.tensors[self.output]
-        inputs, offset = [], 0
-        for name, shift in zip(self.inputs, self.shifts):
-            t = graph.tensors[name]
-            inputs.append(dict(stream_type=pixel_type(name), channels=t.channels, offset=offset, shift=shift))
-            offset += t.channels
-        return dict(name=self.name, H=y.shape[1], W=y.shape[2], inputs=inputs,
+        ports = [f"in{i}" for i in range(len(self.inputs))]
+        return dict(name=self.name, H=y.shape[1], W=y.shape[2], inputs=self.prologue_inputs(graph, ports),
                     out_pixel=pixel_type(y.name), out_t=code_type(y.name))
 
     def reference(self, *xs: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from ..hls.dependence import REGISTERS, CarriedBuffer
 
 MEMORY = "memory"       # window modes of a conv kernel (Conv.window_mode); REGISTERS is shared
 from .activation import Thresholds
-from .base import Op, register_op
+from .base import EPILOGUE, FANOUT, PROLOGUE, Op, register_op
 
 
 def accumulator_bounds(weights: np.ndarray, in_min: np.ndarray, in_max: np.ndarray,
@@ -236,6 +236,11 @@ class Conv(WeightedOp):
         if self.kernel > 1 and self.thresholds is not None and c_in % fold.simd == 0:
             return MEMORY
         return REGISTERS
+
+    def hosts(self) -> frozenset:
+        """Both conv templates read a skip connection's streams themselves, pool their output as they
+        write it and write it to every reader (kernels/concat_read.j2, maxpool_step.j2)."""
+        return frozenset((PROLOGUE, EPILOGUE, FANOUT)) if self.thresholds is not None else frozenset()
 
     def kernel_template(self, graph, fold) -> str:
         if self.thresholds is None:

@@ -9,7 +9,7 @@ from ..hls.cpp import code_type, pixel_type
 from ..hls.dependence import REGISTERS, CarriedBuffer
 from ..ir.tensor import Tensor
 from ..resources.formulas import Breakdown, Cost, ram, register_buffer
-from .base import Op, register_op
+from .base import EPILOGUE, Op, register_op
 
 
 @register_op
@@ -25,35 +25,76 @@ class MaxPool2x2(Op):
         return Tensor(self.output, (c, h // 2, w // 2), x.dtype, x.ch_min.copy(), x.ch_max.copy())
 
     template = "kernels/maxpool.cpp.j2"
+    fuses_as = EPILOGUE     # run on the output of the conv before it (kernels/maxpool_step.j2)
     PIPELINE_DEPTH = 3
 
+    # The pool logic is the same alone and fused: it takes the input pixels at some iterations of a
+    # loop (`times`: the iteration of every input pixel, raster order), one per input pixel alone, the
+    # host's output writes fused. Everything timing-dependent follows from those iterations.
+
+    def _distance(self, graph, times: np.ndarray) -> int:
+        """partial[b] is stored at column 2b+1 of an even row and loaded at the same column of the
+        next row: the fewest iterations between the two."""
+        _, h, w = graph.tensors[self.inputs[0]].shape
+        grid = np.asarray(times).reshape(h, w)
+        return int((grid[1::2, 1::2] - grid[0::2, 1::2]).min())
+
+    def _buffers(self, graph, times, depth) -> list[CarriedBuffer]:
+        return [CarriedBuffer("partial", self._distance(graph, times), depth)]
+
+    def _pool_context(self, graph, ports, times, depth) -> dict:
+        """kernels/maxpool_step.j2's macro argument `pool`."""
+        x = graph.tensors[self.inputs[0]]
+        (partial,) = self._buffers(graph, times, depth)
+        return dict(name=self.name, C=x.channels, W=x.shape[2], in_t=code_type(x.name), pixel=pixel_type(x.name),
+                    ports=list(ports), **partial.context("PARTIAL"))
+
+    def _pool_cost(self, graph, times, depth) -> Breakdown:
+        """The row of partial maxima and two comparators per channel (heuristic: not calibrated)."""
+        x = graph.tensors[self.inputs[0]]
+        width = x.channels * x.dtype.bits
+        (partial,) = self._buffers(graph, times, depth)
+        memory = register_buffer if partial.storage == REGISTERS else ram
+        return Breakdown(line_buffer=memory(width, x.shape[2] // 2), window=Cost(lut=3 * width, ff=3 * width))
+
+    def _alone(self, graph) -> np.ndarray:
+        _, h, w = graph.tensors[self.inputs[0]].shape
+        return np.arange(h * w, dtype=np.int64)       # maxpool.cpp.j2: one input pixel per iteration
+
+    # ---- alone: maxpool.cpp.j2 ------------------------------------------------------------------
+
     def carried_buffers(self, graph, fold=None) -> list[CarriedBuffer]:
-        """maxpool.cpp.j2's partial maxima: partial[b] is stored at column 2b+1 of an even input row and
-        loaded at the same column of the next row, W iterations (one per input pixel) later."""
-        _, _, w = graph.tensors[self.inputs[0]].shape
-        return [CarriedBuffer("partial", w, self.PIPELINE_DEPTH)]
+        return self._buffers(graph, self._alone(graph), self.PIPELINE_DEPTH)
 
     def kernel_context(self, graph, fold=None) -> dict:
         x = graph.tensors[self.inputs[0]]
-        return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels,
-                    in_pixel=pixel_type(x.name), in_t=code_type(x.name), **self.buffer_context(graph, fold))
+        return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels, in_pixel=pixel_type(x.name),
+                    pool=self._pool_context(graph, ["out"], self._alone(graph), self.PIPELINE_DEPTH))
 
     def estimate(self, graph, fold=None):
-        """Row of partial maxima + two comparators per channel."""
-        x = graph.tensors[self.inputs[0]]
-        width = x.channels * x.dtype.bits
-        (partial,) = self.carried_buffers(graph, fold)
-        memory = register_buffer if partial.storage == REGISTERS else ram
-        return Breakdown(line_buffer=memory(width, x.shape[2] // 2),            # heuristic below: not calibrated
-                         window=Cost(lut=3 * width, ff=3 * width), control=Cost(lut=80, ff=32))
+        return self._pool_cost(graph, self._alone(graph), self.PIPELINE_DEPTH).add("control", Cost(lut=80, ff=32))
 
     def schedule(self, graph, fold=None):
         """maxpool.cpp.j2: one input pixel per iteration; odd columns of odd rows write a result."""
-        from ..timing.schedule import Schedule, raster
+        from ..timing.schedule import Schedule
+        every = self._alone(graph)
+        return Schedule(every.size, self.PIPELINE_DEPTH, [every], [self.epilogue_writes(graph, every)])
+
+    # ---- fused behind the conv that produces its input (hls/design.py EPILOGUE) -------------------
+
+    def epilogue_writes(self, graph, times: np.ndarray) -> np.ndarray:
+        """The iterations at which pooled pixels are complete: the odd columns of odd input rows."""
         _, h, w = graph.tensors[self.inputs[0]].shape
-        r, c = raster(h, w)
-        every = np.arange(h * w, dtype=np.int64)
-        return Schedule(h * w, self.PIPELINE_DEPTH, [every], [every[(r % 2 == 1) & (c % 2 == 1)]])
+        return np.asarray(times).reshape(h, w)[1::2, 1::2].ravel()
+
+    def epilogue_buffers(self, graph, times, depth) -> list[CarriedBuffer]:
+        return self._buffers(graph, times, depth)
+
+    def epilogue_context(self, graph, ports, times, depth) -> dict:
+        return self._pool_context(graph, ports, times, depth)
+
+    def epilogue_estimate(self, graph, times, depth) -> Breakdown:
+        return self._pool_cost(graph, times, depth)
 
     def cycles(self, graph, fold=None) -> int:
         _, h, w = graph.tensors[self.inputs[0]].shape  # one input pixel per cycle
