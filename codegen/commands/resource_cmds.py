@@ -8,7 +8,9 @@ import click
 from ..console import console as make_console, echo_json
 from ..errors import QgenError
 from ..terminal import one_line
-from .params import CLOCK_NS
+from .params import CLOCK_NS, POSITIVE, FiniteFloat
+
+DEFAULT_PART = "xc7z020"
 
 
 @click.command("report-resources")
@@ -18,9 +20,16 @@ from .params import CLOCK_NS
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="estimate straight from a checkpoint (no project needed)")
 @click.option("--part", default=None, help="with --model: the part (default xc7z020)")
+@click.option("--parts", "part_list", default=None, metavar="all|P1,P2,...",
+              help="with --model: which of these parts run the model (at --target-fps), and at what "
+                   "cost, smallest first")
 @click.option("--clock-ns", default=10.0, show_default=True, type=CLOCK_NS, help="with --model: the clock")
 @click.option("--folding", "folding_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="with --model: a folding JSON (default: fit the part)")
+@click.option("--target-fps", type=POSITIVE, default=None,
+              help="with --model: the least resources reaching this frame rate (as qgen hls --target-fps)")
+@click.option("--max-utilization", type=FiniteFloat(0.05, 1.0), default=None,
+              help="with --model: fraction of each resource the folding may use  [default: 0.8]")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="also write a self-contained HTML report")
@@ -30,24 +39,35 @@ from .params import CLOCK_NS
 @click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="apply per-op correction factors to the estimate")
 @click.option("--force", is_flag=True, help="overwrite an existing --save-calibration or --html file")
-def report_resources(project, csynth_path, model_path, part, clock_ns, folding_path, as_json, html_path,
-                     compare, save_path, calibration_path, force):
-    """LUT/FF/DSP/BRAM and latency per layer against the part, with a fit verdict and frame rate."""
+def report_resources(project, csynth_path, model_path, part, part_list, clock_ns, folding_path, target_fps,
+                     max_utilization, as_json, html_path, compare, save_path, calibration_path, force):
+    """LUT/FF/DSP/BRAM and latency per layer against the part, with a fit verdict and frame rate.
+
+    With --parts: which parts run the model (at --target-fps), and at what cost, smallest first."""
     from ..resources.calibration import Calibration
+    from ..resources.fit import DEFAULT_HEADROOM
     from ..safe_io import check_new_file, write_file_atomic
 
+    _check_model_options(model_path, part, part_list, folding_path, target_fps, max_utilization, compare,
+                         save_path, html_path)
+    headroom = DEFAULT_HEADROOM if max_utilization is None else max_utilization
+    fitting = {"target_fps": target_fps, "headroom": headroom}
     calibration = Calibration.load(calibration_path) if calibration_path is not None else None
+    if part_list is not None:
+        _part_table(model_path, part_list, clock_ns, target_fps, headroom, calibration, as_json)
+        return
     bit_rows = None
     for path, what in ((html_path, "--html report"), (save_path, "calibration file")):
         if path is not None:          # before any work is done
             check_new_file(path, force, what)
     if compare or save_path is not None:
         report, bit_rows, title = _compare(project, csynth_path, model_path, part, clock_ns, folding_path,
-                                           calibration)
+                                           calibration, fitting)
         if save_path is not None:
             _save_calibration(report, calibration, save_path, force)
     elif model_path is not None:
-        report, bit_rows, title = _from_model(model_path, part or "xc7z020", clock_ns, folding_path, calibration)
+        report, bit_rows, title = _from_model(model_path, part or DEFAULT_PART, clock_ns, folding_path,
+                                              calibration, **fitting)
     elif csynth_path is not None and calibration is not None:
         raise QgenError("--calibration corrects estimates, not a csynth report; add --compare to see both")
     elif calibration is not None:
@@ -88,6 +108,75 @@ def report_resources(project, csynth_path, model_path, part, clock_ns, folding_p
             click.echo(f"wrote {html_path}")
 
 
+def _check_model_options(model_path, part, part_list, folding_path, target_fps, max_utilization, compare,
+                         save_path, html_path) -> None:
+    """Options that only make sense together, checked before any file is read or torch imported."""
+    model_only = [name for name, value in (("--parts", part_list), ("--target-fps", target_fps),
+                                           ("--max-utilization", max_utilization)) if value is not None]
+    if model_only and model_path is None:
+        verb = "needs" if len(model_only) == 1 else "need"
+        raise QgenError(f"{' and '.join(model_only)} {verb} --model (a checkpoint to fit to the parts)")
+    if target_fps is not None and folding_path is not None:
+        raise QgenError("use only one of --folding and --target-fps")
+    if part_list is None:
+        return
+    if part is not None:
+        raise QgenError("use --part for one part or --parts for a table of parts, not both")
+    if folding_path is not None:
+        raise QgenError("--parts fits a folding to each part; --folding fixes one (use it with --part)")
+    if compare or save_path is not None or html_path is not None:
+        raise QgenError("--compare, --save-calibration and --html report one design: use --part, not --parts")
+
+
+def _part_table(model_path, part_list, clock_ns, target_fps, headroom, calibration, as_json) -> None:
+    """`--parts`: the fitter's answer on every part, smallest first, and the smallest that fits."""
+    from ..parts import resolve_parts
+
+    parts = resolve_parts(part_list)        # before torch is imported (seconds)
+
+    from ..pipeline import lower
+    from ..resources.part_table import part_table
+
+    lowered = lower(model_path)
+    table = {"model": lowered.name,
+             **part_table(lowered.graph, parts, clock_ns, target_fps, headroom, calibration)}
+    if as_json:
+        echo_json(table)
+    else:
+        _print_part_table(table)
+
+
+def _print_part_table(table: dict) -> None:
+    from rich.table import Table
+
+    console = make_console()
+    budget = f"{100 * table['max_utilization']:g} %"
+    fps = table["target_fps"]
+    goal = (f"reach {fps:g} frames/s within {budget} of each resource, at the least resources" if fps is not None
+            else f"fit within {budget} of each resource, each at its fastest folding")
+    console.print(f"[bold]{table['model']}[/bold]: which parts {goal} (estimates at {table['clock_ns']:g} ns, "
+                  "smallest part first)")
+
+    def cell(row, r):
+        pct = row["utilization_percent"][r]
+        return f"{row['used'][r]:,}/{row['available'][r]:,}" + ("" if pct is None else f" {pct:.0f}%")
+
+    grid = Table("part", "fits", "LUT", "FF", "DSP", "BRAM_18K", "frames/s", "board")
+    for row in table["parts"]:
+        verdict = "[green]yes[/green]" if row["fits"] else "[red]no[/red]: " + ", ".join(row["over_budget"])
+        grid.add_row(row["part"], verdict, *[cell(row, r) for r in ("lut", "ff", "dsp", "bram_18k")],
+                     f"{row['fps']:.1f}", row["board"])
+    console.print(grid)
+    console.print(f"frames/s: {table['fps_source']}; resources: {table['resource_source']}")
+    what = f"reaching {fps:g} frames/s" if fps is not None else "that fits"
+    smallest = next((row for row in table["parts"] if row["part"] == table["smallest_fitting"]), None)
+    if smallest is None:
+        console.print(f"no listed part {what} within {budget} of each resource")
+    else:
+        console.print(f"smallest part {what}: [bold]{smallest['part']}[/bold] ({smallest['full']}, "
+                      f"{smallest['board']}) at {smallest['fps']:.1f} frames/s")
+
+
 def _project_estimate(project, calibration=None):
     """A project's resources_estimate.json (scaled by `calibration`), its layer table and title."""
     from .hls_cmds import _only_project
@@ -105,14 +194,15 @@ def _project_estimate(project, calibration=None):
     return report, manifest["layers"], f"{manifest['model']} on {manifest['part']}", root
 
 
-def _compare(project, csynth_path, model_path, part, clock_ns, folding_path, calibration):
+def _compare(project, csynth_path, model_path, part, clock_ns, folding_path, calibration, fitting):
     """The estimate with `compare` rows: per layer estimate, Vitis's per-function numbers and their ratio."""
     from ..resources.calibration import compare_rows, ratio
     from ..resources.csynth import find_report, parse_project_reports
 
     root = project
     if model_path is not None:
-        report, bit_rows, title = _from_model(model_path, part or "xc7z020", clock_ns, folding_path, calibration)
+        report, bit_rows, title = _from_model(model_path, part or DEFAULT_PART, clock_ns, folding_path,
+                                              calibration, **fitting)
     else:
         report, bit_rows, title, root = _project_estimate(project, calibration)
     found = csynth_path if csynth_path is not None else (find_report(root) if root is not None else None)
@@ -165,7 +255,9 @@ def _print_compare(report: dict) -> None:
         + ("" if total["ratio"][k] is None else f" ({total['ratio'][k]:.2f})") for k in ("lut", "ff", "dsp", "bram_18k")))
 
 
-def _from_model(model_path, part_name, clock_ns, folding_path, calibration=None):
+def _from_model(model_path, part_name, clock_ns, folding_path, calibration, *, target_fps, headroom):
+    """The report `qgen hls` would write for the checkpoint: the folding from the file, the least
+    resources reaching `target_fps`, or by default the fastest folding within `headroom`."""
     from ..hls.folding import Folding
     from ..parts import resolve_part
 
@@ -180,7 +272,8 @@ def _from_model(model_path, part_name, clock_ns, folding_path, calibration=None)
     from ..resources.fit import choose_folding
 
     lowered = lower(model_path)
-    folding, warning = choose_folding(lowered.graph, part, clock_ns, folding=folding_file, calibration=calibration)
+    folding, warning = choose_folding(lowered.graph, part, clock_ns, folding=folding_file, target_fps=target_fps,
+                                      headroom=headroom, calibration=calibration)
     if warning:
         click.echo(f"Warning: {one_line(warning)}", err=True)
     design = build_design(lowered.graph, folding)

@@ -9,6 +9,7 @@ DSPs and LUT multipliers trade places as needed.
 from __future__ import annotations
 
 import bisect
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,14 @@ class Fitter:
         self.fixed = _fixed_cost(graph, calibration)
         self._cycles = {n: np.array([o.cycles for o in opts]) for n, opts in self.options.items()}
         self.relax(())
+
+    def for_part(self, available: dict, headroom: float = DEFAULT_HEADROOM) -> "Fitter":
+        """The same design budgeted for another part: option costs do not depend on the part, so
+        comparing parts costs one lowering and one set of estimates (report-resources --parts)."""
+        other = copy.copy(self)         # shares the options; relax() gives it its own budget
+        other.available, other.headroom = available, headroom
+        other.relax(())
+        return other
 
     def relax(self, resources) -> None:
         """Stop budgeting `resources` (used when they cannot fit anyway)."""
@@ -136,6 +145,10 @@ class Fitter:
     def fastest_possible(self) -> int:
         return max(min(o.cycles for o in opts) for opts in self.options.values())
 
+    def interval(self, folding: Folding) -> int:
+        """The slowest weighted layer's cycles per frame under `folding` (one of this fitter's)."""
+        return max(next(o.cycles for o in opts if o.fold == folding[name]) for name, opts in self.options.items())
+
 
 def _overflow_message(fitter: Fitter, used: dict, what: str) -> str:
     parts = [f"{r} {used[r]:,} > {int(fitter.budget[r]):,}" for r in BUDGETED if used[r] > fitter.budget[r]]
@@ -148,10 +161,19 @@ def fit_folding(graph, available: dict, headroom: float = DEFAULT_HEADROOM) -> F
 
 
 def fastest_fitting(fitter: Fitter) -> Folding:
-    intervals = [t for t in fitter.candidate_intervals() if t >= fitter.fastest_possible()]
-    folding, used, ok = fitter.cheapest_fitting(intervals[-1])
+    folding, used, ok = fastest_within_budget(fitter)
     if not ok:
         raise QgenError(_overflow_message(fitter, used, "does not fit even fully folded"))
+    return folding
+
+
+def fastest_within_budget(fitter: Fitter) -> tuple[Folding, dict, bool]:
+    """The fastest balanced folding within the budget, its resources and True; when even the
+    slowest folding overflows, that folding, its resources and False."""
+    intervals = [t for t in fitter.candidate_intervals() if t >= fitter.fastest_possible()]
+    slowest = fitter.cheapest_fitting(intervals[-1])
+    if not slowest[2]:
+        return slowest
     lo, hi = 0, len(intervals) - 1          # intervals[hi] fits; find the smallest that does
     while lo < hi:
         mid = (lo + hi) // 2
@@ -159,21 +181,28 @@ def fastest_fitting(fitter: Fitter) -> Folding:
             hi = mid
         else:
             lo = mid + 1
-    return fitter.cheapest_fitting(intervals[lo])[0]
+    return fitter.cheapest_fitting(intervals[lo])
+
+
+def cheapest_at_fps(fitter: Fitter, fps: float, clock_ns: float) -> tuple[Folding, dict, bool]:
+    """The least-resource folding reaching `fps` frames/s, its resources and whether they are within
+    the budget; QgenError when no folding reaches `fps` on any part (a layer at full parallelism
+    is still too slow)."""
+    intervals = fitter.candidate_intervals()
+    # a rate near zero allows any interval; min() also keeps 1e9 / 1e-320 = inf out of int()
+    target = int(min(1e9 / (fps * clock_ns), intervals[-1]))
+    fastest = fitter.fastest_possible()
+    if target < fastest:
+        raise QgenError(f"{fps:g} frames/s needs an interval of {target:,} cycles at {clock_ns} ns; the "
+                        f"fastest folding reaches {fastest:,} cycles ({1e9 / (fastest * clock_ns):.1f} frames/s)")
+    return fitter.cheapest_fitting(intervals[bisect.bisect_right(intervals, target) - 1])
 
 
 def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
                     headroom: float = DEFAULT_HEADROOM, calibration=None) -> Folding:
     """The least-resource folding reaching `fps` frames/s; QgenError when impossible."""
     fitter = Fitter(graph, available, headroom, calibration)
-    target = int(1e9 / (fps * clock_ns))
-    fastest = fitter.fastest_possible()
-    if target < fastest:
-        raise QgenError(f"{fps:g} frames/s needs an interval of {target:,} cycles at {clock_ns} ns; the "
-                        f"fastest folding reaches {fastest:,} cycles ({1e9 / (fastest * clock_ns):.1f} frames/s)")
-    intervals = fitter.candidate_intervals()
-    target = intervals[bisect.bisect_right(intervals, target) - 1]
-    folding, used, ok = fitter.cheapest_fitting(target)
+    folding, used, ok = cheapest_at_fps(fitter, fps, clock_ns)
     if not ok:
         raise QgenError(_overflow_message(fitter, used, f"{fps:g} frames/s does not fit"))
     return folding
