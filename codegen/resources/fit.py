@@ -113,8 +113,8 @@ class Fitter:
         choice = {n: int(allowed[n][np.argmin(self._cost[n][allowed[n]].sum(axis=1))]) for n in names}
         used = fixed + sum(self._cost[n][choice[n]] for n in names)
 
-        def overflow(u):
-            return np.where(self._relaxed, 0.0, np.maximum(u - 1.0, 0.0)).sum(axis=-1)
+        def overflow(u):    # (a tolerance: sums of normalised costs must not overflow by rounding)
+            return np.where(self._relaxed, 0.0, np.maximum(u - 1.0 - 1e-9, 0.0)).sum(axis=-1)
 
         for _ in range(400):
             current = overflow(used)
