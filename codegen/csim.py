@@ -7,13 +7,16 @@ Objects are cached per source file, so a re-run after editing one kernel recompi
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
+from .cache import content_key
 from .errors import QgenError
 from .hls.project import load_project
 
@@ -21,16 +24,28 @@ BUILD_DIR = "csim_build"
 OPT_FLAGS = ["-O2", "-w"]
 
 
+@lru_cache(maxsize=1)
 def ap_types_dir() -> Path:
-    """Xilinx's open ap_types headers as shipped inside the installed hls4ml package."""
-    try:
-        import hls4ml
-    except ImportError:
-        raise QgenError("C-simulation needs the ap_types headers shipped with hls4ml: pip install hls4ml") from None
-    path = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    """Xilinx's open ap_types headers as shipped inside the installed hls4ml package (found without
+    importing hls4ml, which takes a quarter of a second)."""
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is None or not spec.submodule_search_locations:
+        raise QgenError("C-simulation needs the ap_types headers shipped with hls4ml: pip install hls4ml")
+    path = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
     if not (path / "ap_int.h").is_file():
         raise QgenError(f"hls4ml is installed but has no ap_types headers at {path}")
     return path
+
+
+@lru_cache(maxsize=1)
+def ap_types_digest() -> str:
+    """The bytes of every ap_types header: part of every key of what was compiled or linted with them."""
+    folder = ap_types_dir()
+    parts: list[bytes | str] = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            parts += [path.relative_to(folder).as_posix(), path.read_bytes()]
+    return content_key(*parts)
 
 
 def find_compiler() -> str:

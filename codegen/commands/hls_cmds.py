@@ -44,10 +44,11 @@ def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fi
         templates_dir, calibration_path, skip_reference_check, force, as_json):
     """Turn a checkpoint into a Vitis HLS project sized to its learned bitwidths."""
     from ..hls.project import HlsRequest
+    from ..lowered_cache import prepare
     from ..parts import resolve_part
-    from ..pipeline import check_reference, lower, validation_images
     from ..project_io import check_target
-    from ..resources.fit import choose_folding
+    from ..hls.folding import Folding
+    from ..resources.fit_cache import choose_folding_cached
 
     if sum([folding_path is not None, fit, target_fps is not None]) > 1:
         raise QgenError("use only one of --folding, --fit and --target-fps")
@@ -56,17 +57,18 @@ def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fi
     calibration = _load_calibration(calibration_path)
     if out_dir is not None:
         check_target(out_dir, force)
-    lowered = lower(model_path)
+    explicit_folding = Folding.load(folding_path) if folding_path is not None else None
+    # the lowered graph and golden images, checked against Brevitas (cached: no torch on a hit)
+    lowered = prepare(model_path, n_images, check_reference=not skip_reference_check)
     if out_dir is None:   # the name is a checked C identifier, so this stays inside projects/
         out_dir = check_target(PROJECTS_DIR / lowered.name, force)
-    graph = lowered.graph
-    folding, warning = choose_folding(graph, target, clock_ns, folding_path=folding_path, fit=fit,
-                                      target_fps=target_fps, headroom=max_utilization, calibration=calibration)
-    images, ids = validation_images(lowered.ckpt, n_images)
-    if not skip_reference_check:
-        check_reference(lowered, images)
+    if explicit_folding is not None:
+        folding, warning = explicit_folding, None
+    else:
+        folding, warning = choose_folding_cached(lowered.graph, target, clock_ns, fit=fit, target_fps=target_fps,
+                                                 headroom=max_utilization, calibration=calibration)
     summary = _generator(backend)(lowered, HlsRequest(target, clock_ns, n_images, backend, calibration), out_dir, folding, force=force,
-                       templates_dir=templates, tcl_dir=tcl, images=images, image_ids=ids)
+                       templates_dir=templates, tcl_dir=tcl, images=lowered.images, image_ids=lowered.image_ids)
     summary = {"project": str(out_dir), **summary}
     if warning:
         summary["warning"] = warning

@@ -28,7 +28,7 @@ from ..timing.schedule import model_to_json
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
 from .folding import Folding
-from .lint import lint_project
+from .lint_cache import lint_project_cached
 from .render import Renderer
 
 SCHEDULE_FILE = "schedule.json"     # what `qgen simulate` needs: every kernel's schedule and FIFO depth
@@ -158,7 +158,7 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
     with atomic_directory(out_dir, force=force) as tmp:
         write_files(tmp, files)
         write_project_data(tmp, graph, summary, images, image_ids)
-        problems = lint_project(tmp)   # an edited template must not slip out of the synthesizable subset
+        problems = lint_project_cached(tmp)   # an edited template must not slip out of the synthesizable subset
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise QgenError(f"generated code leaves the synthesizable subset: {problems[0]}{more}")
