@@ -113,7 +113,8 @@ class Cache:
 
     def put(self, kind: str, key: str, fill: Callable[[Path], None]) -> Path | None:
         """Create an entry: `fill` writes its files into an empty folder, which then appears at once.
-        Returns the entry, or None when the cache cannot be written (the caller goes on without)."""
+        Returns the entry, or None when the cache cannot be written (an OSError: the caller goes on
+        without it); any other exception from `fill` leaves nothing behind and goes on."""
         entry = self._entry(kind, key)
         try:
             (self.root / "tmp").mkdir(parents=True, exist_ok=True)
@@ -122,15 +123,19 @@ class Cache:
             return None
         try:
             fill(building)
+        except OSError:
+            shutil.rmtree(building, ignore_errors=True)
+            return None
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        try:
             entry.parent.mkdir(parents=True, exist_ok=True)
             os.rename(building, entry)
         except OSError:                 # written meanwhile by another process, or the disk is full
             shutil.rmtree(building, ignore_errors=True)
             if not entry.is_dir():
                 return None
-        except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
-            raise
         with self._lock:
             self._in_use.add(entry)
         self.evict()

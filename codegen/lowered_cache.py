@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def prepare(model_path: Path, n_images: int, check_reference: bool, store=None) 
             if hit.name_warning:
                 click.echo(f"Warning: {hit.name_warning}", err=True)
             return hit
+        if hit is not None:         # lowered without the check: the checked result replaces it
+            store.discard(KIND, key)
     prepared = _lower(model_path, n_images, check_reference)
     if key is not None and prepared is not None and prepared[1]:
         _save(store, key, prepared[0])
@@ -112,7 +115,7 @@ def _load(store, key: str) -> Prepared | None:
                 or not all(isinstance(i, str) and len(i) <= MAX_IMAGE_ID for i in ids)
                 or not isinstance(checked, bool) or not (warning is None or isinstance(warning, str))):
             raise StoreError("cached images or their description are damaged")
-    except (OSError, ValueError, KeyError, TypeError, EOFError):   # StoreError is a ValueError
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):   # StoreError is a ValueError
         store.discard(KIND, key)
         return None
     return Prepared(graph, images, ids, checked, warning, from_cache=True)

@@ -139,8 +139,13 @@ def csim(project, tool, as_json):
     """C-simulate a generated project and compare every layer bit-exactly with the goldens."""
     from ..csim import run_gxx, run_vitis
 
-    project = project or _only_project()
-    report = run_gxx(project) if tool == "gxx" else run_vitis(project)
+    try:
+        project = project or _only_project()
+        report = run_gxx(project) if tool == "gxx" else run_vitis(project)
+    except QgenError as exc:
+        if as_json:     # scripts read stdout: a failure is a verdict too (the one-line error goes to stderr)
+            echo_json({"passed": False, "error": " ".join(str(exc).split()), "tool": tool})
+        raise
     if as_json:
         echo_json(report)
     else:

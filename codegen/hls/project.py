@@ -28,7 +28,10 @@ from ..timing.schedule import model_to_json
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
 from .folding import Folding
-from .lint_cache import lint_project_cached
+from .compile_check import compile_edited
+from .linemap import LineMaps, lint_problem
+from .lint import lint_project
+from .lint_cache import cached_firmware_check
 from .render import Renderer
 
 SCHEDULE_FILE = "schedule.json"     # what `qgen simulate` needs: every kernel's schedule and FIFO depth
@@ -157,11 +160,16 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
 
     with atomic_directory(out_dir, force=force) as tmp:
         write_files(tmp, files)
+        maps = LineMaps.from_rendered(files)      # messages about generated lines name the template line
+        maps.save(tmp)
         write_project_data(tmp, graph, summary, images, image_ids)
-        problems = lint_project_cached(tmp)   # an edited template must not slip out of the synthesizable subset
+        # an edited template must not slip out of the synthesizable subset (verdicts are cached), and
+        # its C++ mistakes stop here, at the template line: both checks run at once
+        problems = cached_firmware_check(tmp, lambda: lint_project(tmp),
+                                         alongside=lambda: compile_edited(tmp, summary, maps, renderer.edited))
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise QgenError(f"generated code leaves the synthesizable subset: {problems[0]}{more}")
+            raise QgenError(f"generated code leaves the synthesizable subset: {lint_problem(problems[0], maps)}{more}")
     return summary
 
 
