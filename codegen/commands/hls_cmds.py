@@ -43,11 +43,11 @@ PROJECTS_DIR = Path("projects")
 def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fit, target_fps, max_utilization,
         templates_dir, calibration_path, skip_reference_check, force, as_json):
     """Turn a checkpoint into a Vitis HLS project sized to its learned bitwidths."""
+    from ..hls.folding import Folding
     from ..hls.project import HlsRequest
     from ..lowered_cache import prepare
     from ..parts import resolve_part
     from ..project_io import check_target
-    from ..hls.folding import Folding
     from ..resources.fit_cache import choose_folding_cached
 
     if sum([folding_path is not None, fit, target_fps is not None]) > 1:

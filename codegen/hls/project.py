@@ -25,10 +25,10 @@ from ..parts import Part
 from ..project_io import atomic_directory
 from ..resources.estimate import estimate_report
 from ..timing.schedule import model_to_json
+from .compile_check import compile_edited
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
 from .folding import Folding
-from .compile_check import compile_edited
 from .linemap import LineMaps, lint_problem
 from .lint import lint_project
 from .lint_cache import cached_firmware_check
