@@ -13,6 +13,7 @@ Every figure is the median of --repeat runs, each a fresh `qgen` process (as a u
   use) and `qgen csim` with every object cached;
 - a usage error (`qgen hls` with an unknown option).
 All runs use `--images 1`. The cache's size is read after every command and compared with its cap.
+Next to wall times, the CPU seconds of qgen and the compilers it ran (less sensitive to the load).
 Writes bench/results/hls_speed.json and .md. Goals: warm hls <= 5 s, cold hls <= 12 s, edit loop
 <= 10 s, usage error <= 0.5 s, cache never above its cap. The machine is shared: the load average
 is recorded with the figures.
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,10 +45,11 @@ class Bench:
 
     def qgen(self, *args, cache: Path | None = None, check: bool = True) -> tuple[subprocess.CompletedProcess, float]:
         env = {**os.environ, "QGEN_CACHE": str(cache or self.cache)}
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         proc = subprocess.run([sys.executable, "-m", "codegen.cli", *map(str, args)], capture_output=True,
                               text=True, cwd=ROOT, env=env)
         seconds = time.perf_counter() - started
+        self.last_cpu = _children_cpu() - cpu
         if check and proc.returncode != 0:
             raise SystemExit(f"qgen {' '.join(map(str, args))} failed:\n{proc.stderr}")
         self._watch_cap(cache or self.cache)
@@ -62,9 +65,19 @@ class Bench:
         return self.qgen("hls", "--model", self.model, "--part", "xc7z020", "--out", out, "--images", "1",
                          "--force", *extra, cache=cache)[1]
 
+    def hls_cpu(self, out: Path, *extra, cache: Path | None = None) -> tuple[float, float]:
+        seconds = self.hls(out, *extra, cache=cache)
+        return seconds, self.last_cpu
+
     def csim(self, project: Path) -> tuple[float, dict]:
         proc, seconds = self.qgen("csim", project, "--json")
         return seconds, json.loads(proc.stdout)
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process and its children (g++ too)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _edit(template: Path, mark: str) -> None:
@@ -89,9 +102,11 @@ def main() -> None:
     try:
         bench = Bench(work, args.model.resolve())
         project = work / "prj"
-        cold = [bench.hls(work / f"cold{i}", cache=work / f"cold-cache{i}") for i in range(args.repeat)]
+        cold_runs = [bench.hls_cpu(work / f"cold{i}", cache=work / f"cold-cache{i}") for i in range(args.repeat)]
+        cold, cold_cpu = [r[0] for r in cold_runs], [r[1] for r in cold_runs]
         bench.hls(project)                                       # fills the bench's cache
-        warm = [bench.hls(project) for _ in range(args.repeat)]
+        warm_runs = [bench.hls_cpu(project) for _ in range(args.repeat)]
+        warm, warm_cpu = [r[0] for r in warm_runs], [r[1] for r in warm_runs]
 
         shutil.rmtree(bench.cache / "objects", ignore_errors=True)
         bench.csim(project)                                      # the precompiled header, once per machine
@@ -111,11 +126,12 @@ def main() -> None:
             runs = []
             for i in range(args.repeat):
                 _edit(templates / "kernels" / name, f"{name} {i}")
-                hls_s = bench.hls(project, "--templates", templates)
+                hls_s, hls_cpu = bench.hls_cpu(project, "--templates", templates)
                 csim_s, report = bench.csim(project)
                 runs.append({"hls": hls_s, "csim": csim_s, "total": hls_s + csim_s, "passed": report["passed"],
-                             "compile": report["compile_seconds"], "run": report["run_seconds"]})
-            loops[name] = {k: _median([r[k] for r in runs]) for k in ("hls", "csim", "total", "compile", "run")}
+                             "compile": report["compile_seconds"], "run": report["run_seconds"],
+                             "cpu": hls_cpu + bench.last_cpu})
+            loops[name] = {k: _median([r[k] for r in runs]) for k in ("hls", "csim", "total", "compile", "run", "cpu")}
             loops[name]["passed"] = all(r["passed"] for r in runs)
 
         usage = []
@@ -131,6 +147,7 @@ def main() -> None:
         "model": str(args.model), "repeat": args.repeat, "images": 1, "cpu_count": os.cpu_count(),
         "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "hls_cold_seconds": _median(cold), "hls_warm_seconds": _median(warm),
+        "hls_cold_cpu_seconds": _median(cold_cpu), "hls_warm_cpu_seconds": _median(warm_cpu),
         "edit_loop": loops,
         "csim_compile_all": {"total_seconds": _median([c[0] for c in csim_compile]),
                              "compile_seconds": _median([c[1] for c in csim_compile]),
@@ -163,12 +180,14 @@ def _markdown(r: dict) -> str:
              f"Load average before / after: {r['load_average_before_after'][0]} / "
              f"{r['load_average_before_after'][1]} (the machine is shared).", "",
              "| step | seconds | goal |", "|---|---|---|",
-             f"| `qgen hls`, empty cache | {r['hls_cold_seconds']} | <= 12: {yes[g['hls_cold']['met']]} |",
-             f"| `qgen hls`, warm cache | {r['hls_warm_seconds']} | <= 5: {yes[g['hls_warm']['met']]} |"]
+             f"| `qgen hls`, empty cache ({r['hls_cold_cpu_seconds']} s of CPU) | {r['hls_cold_seconds']} | "
+             f"<= 12: {yes[g['hls_cold']['met']]} |",
+             f"| `qgen hls`, warm cache ({r['hls_warm_cpu_seconds']} s of CPU) | {r['hls_warm_seconds']} | "
+             f"<= 5: {yes[g['hls_warm']['met']]} |"]
     for name, loop in r["edit_loop"].items():
         lines.append(f"| edit `{name}` -> `qgen hls --force` ({loop['hls']}) -> `qgen csim` verdict ({loop['csim']}: "
-                     f"compile {loop['compile']}, run {loop['run']}) | {loop['total']} | <= 10: "
-                     f"{yes[loop['total'] <= GOALS['edit_loop']]} |")
+                     f"compile {loop['compile']}, run {loop['run']}); {loop['cpu']} s of CPU | {loop['total']} | "
+                     f"<= 10: {yes[loop['total'] <= GOALS['edit_loop']]} |")
     c = r["csim_compile_all"]
     lines += [f"| `qgen csim`, every object compiled (compile {c['compile_seconds']}, run {c['run_seconds']}) | "
               f"{c['total_seconds']} | |",
