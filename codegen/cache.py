@@ -2,8 +2,8 @@
 
 What is kept (`qgen cache info` lists it by kind): the lowered integer graph of a checkpoint with
 its checked golden images (`lowered`), the fitted folding (`fold`), FIFO depths from the timing
-model (`fifo`), the lint's verdict on a set of kernels (`lint`), kernels that passed the syntax
-check (`syntax`), compiled objects (`objects`) and the precompiled `ap_int.h` (`pch`).
+model (`fifo`), the lint's verdict on a set of kernels (`lint`), compiled objects (`objects`) and
+the precompiled `ap_int.h` (`pch`).
 
 - **Keys** are sha256 digests of every input's exact bytes plus qgen's version and a digest of
   qgen's own Python sources (`code_version`): a changed byte anywhere gives another key, never a
@@ -34,7 +34,7 @@ from .errors import QgenError
 
 DEFAULT_MAX_BYTES = 1 << 30                 # 1 GiB
 ABANDONED_AFTER_S = 3600                    # a folder in tmp/ this old belongs to no live process
-KINDS = ("lowered", "fold", "fifo", "lint", "syntax", "objects", "pch")
+KINDS = ("lowered", "fold", "fifo", "lint", "objects", "pch")
 _KEY = re.compile(r"[0-9a-f]{16,64}")
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
