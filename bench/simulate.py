@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,28 @@ def run(*args) -> tuple[subprocess.CompletedProcess, float]:
     return proc, time.perf_counter() - started
 
 
+REPEAT = 5
+
+
+def _engines(model, depths=None) -> dict:
+    """Per style: both engines' wall time (median) and whether every reported figure agrees."""
+    out = {}
+    for style in STYLES:
+        timings = {"auto": [], "events": []}
+        results = {}
+        for _ in range(REPEAT):
+            for engine in timings:
+                started = time.perf_counter()
+                results[engine] = simulate(model, frames=2, style=style, depths=depths, engine=engine)
+                timings[engine].append(time.perf_counter() - started)
+        same = (results["auto"].to_json() == results["events"].to_json()
+                and results["auto"].stalls == results["events"].stalls)
+        out[style] = {"events_seconds": round(statistics.median(timings["events"]), 3),
+                      "auto_seconds": round(statistics.median(timings["auto"]), 3), "identical": same,
+                      "deadlock": results["events"].deadlock}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=ROOT / "examples" / "wearable_quantunet.pt")
@@ -63,6 +86,7 @@ def main() -> None:
                              "fps": report["fps"], "seconds": round(seconds, 2),
                              "within_5_percent": bool(report["interval_cycles"]
                                                       and report["interval_cycles"] <= 1.05 * slowest)}
+        engines = _engines(model)
         # the depths qgen declared before the timing model: C-order backlog + 32, 2 elsewhere
         design = build_design(lower(args.model).graph, folding)
         backlog = required_depths(design)
@@ -72,6 +96,7 @@ def main() -> None:
             r = simulate(model, frames=2, style=style, depths=old)
             old_runs[style] = {"deadlock": r.deadlock, "interval_cycles": r.interval_cycles, "fps": r.fps,
                                "blocked": r.blocked[:4]}
+        engines_old = _engines(model, old)
     fifos = [{"name": f["name"], "depth": f["depth"], "old_depth": old[f["name"]], "comment": f["comment"]}
              for f in summary["fifos"]]
     results = {
@@ -79,6 +104,7 @@ def main() -> None:
         "slowest_kernel_cycles": slowest, "slowest_kernel_fps": 1e9 / (slowest * summary["clock_ns"]),
         "old_analytic_fps": OLD_ANALYTIC_FPS, "project_interval_cycles": summary["interval_cycles"],
         "styles": styles, "old_depths": old_runs, "fifos": fifos, "qgen_hls_seconds": round(hls_s, 1),
+        "engines": {"generated": engines, "before": engines_old},
         "goal": {"completes_both_styles": all(not s["deadlock"] for s in styles.values()),
                  "within_5_percent": all(s["within_5_percent"] for s in styles.values()),
                  "under_a_minute": all(s["seconds"] < 60 for s in styles.values())},
@@ -102,6 +128,13 @@ def main() -> None:
         waits = "; ".join(f"{b['kernel']} on {b['fifo']} ({b['state']})" for b in s["blocked"])
         lines.append(f"| before (backlog + 32, else 2) | {style} | {s['deadlock']}{' — ' + waits if waits else ''} | "
                      f"{s['interval_cycles'] or 0:,} | {(s['fps'] or 0):.1f} | {vs} | |")
+    lines += ["", f"Solver and event engine (`simulate(..., engine=...)`, 2 frames, median of {REPEAT} runs in "
+              "one process; the solver gives up on a deadlock and hands over to the event engine):", "",
+              "| depths | style | event engine (s) | solver (s) | speed-up | identical results |", "|---|---|---|---|---|---|"]
+    for label, runs in (("generated", engines), ("before", engines_old)):
+        for style, e in runs.items():
+            lines.append(f"| {label} | {style} | {e['events_seconds']} | {e['auto_seconds']} | "
+                         f"{e['events_seconds'] / e['auto_seconds']:.1f}x | {e['identical']} |")
     lines += ["", "| FIFO | depth now | depth before | |", "|---|---|---|---|"]
     lines += [f"| {f['name']} | {f['depth']:,} | {f['old_depth']:,} | {f['comment']} |" for f in fifos]
     lines += ["", f"`qgen hls` (with FIFO sizing) took {hls_s:.1f} s.",

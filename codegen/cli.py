@@ -88,8 +88,8 @@ def main():
 def _register_commands():
     # Each command family lives in its own module and lists its commands in COMMANDS; the modules
     # never import this one (shared output helpers are in codegen.console), so there is no loop.
-    from .commands import hls_cmds, ir_cmds, model_cmds, resource_cmds, sim_cmds
-    for module in (model_cmds, ir_cmds, hls_cmds, resource_cmds, sim_cmds):
+    from .commands import cache_cmds, hls_cmds, ir_cmds, model_cmds, resource_cmds, sim_cmds
+    for module in (model_cmds, ir_cmds, hls_cmds, resource_cmds, sim_cmds, cache_cmds):
         for command in module.COMMANDS:
             main.add_command(command)
 

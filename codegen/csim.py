@@ -2,11 +2,13 @@
 
 The testbench prints one `QGEN_RESULT name elements mismatches first expected got` line per check
 and `QGEN_SUMMARY passed mismatches`; both runners parse those lines into the same report.
-Objects are cached per source file, so a re-run after editing one kernel recompiles only that one.
+Objects live in qgen's cache, keyed by the bytes of the source and the headers it includes
+(codegen/compile_cache.py): a re-run, or a project written again by `qgen hls --force`, compiles
+only the files whose inputs changed. Compiler errors are reported at the template line that
+wrote the failing line (codegen/hls/linemap.py).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -14,7 +16,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .cache import cache_root
+from .compile_cache import CompileError, compile_object, precompiled_header
 from .errors import QgenError
+from .hls.linemap import LineMaps, compiler_error
 from .hls.project import load_project
 from .toolchain import ap_types_dir, find_compiler
 
@@ -38,77 +43,41 @@ def parse_results(output: str) -> dict:
     return {**summary, "layers": layers}
 
 
-def _compile(cxx: str, source: Path, build_dir: Path, flags: list[str], cwd: Path, context: bytes) -> Path:
-    """Compile `source` unless an object of the very same inputs exists. The cache key is the
-    content of the source, of every project header (kernels include the shared ones), the flags and
-    the compiler: time stamps can lie (a file edited and then dated back), contents cannot."""
-    key = hashlib.sha256(context + b"\0" + source.read_bytes()).hexdigest()[:20]
-    stem = source.relative_to(cwd).as_posix().replace("/", "__")
-    obj = build_dir / f"{stem}.{key}.o"
-    if obj.exists():
-        return obj
-    build_dir.mkdir(parents=True, exist_ok=True)
-    for stale in build_dir.glob(f"{stem}.*.o"):
-        stale.unlink(missing_ok=True)
-    tmp = obj.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        result = subprocess.run([cxx, *flags, "-c", str(source), "-o", str(tmp)], cwd=cwd,
-                                capture_output=True, text=True)
-    except OSError as exc:
-        raise QgenError(f"cannot run the compiler '{cxx}': {exc.strerror or exc}") from None
-    if result.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        try:
-            build_dir.rmdir()          # leave no empty cache folder behind a failed first build
-        except OSError:
-            pass
-        first = next((l for l in result.stderr.splitlines() if "error" in l), result.stderr.strip()[:300])
-        raise QgenError(f"{Path(cxx).name} failed on {source.relative_to(cwd)}: "
-                        f"{first or f'exit status {result.returncode}, no message'}")
-    os.replace(tmp, obj)
-    return obj
-
-
-def _compiler_version(cxx: str) -> str:
-    """The compiler's own `--version` text: part of every cache key (objects and the PCH)."""
-    try:
-        return subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    except OSError as exc:
-        raise QgenError(f"cannot run the compiler '{cxx}': {exc.strerror or exc}") from None
-
-
-def _build_context(root: Path, cxx: str, version: str, flags: list[str]) -> bytes:
-    """What every object depends on besides its own source: headers, flags, compiler identity."""
-    digest = hashlib.sha256()
-    for part in (cxx, version, *flags):
-        digest.update(part.encode() + b"\0")
-    for header in sorted((root / "firmware").rglob("*.h")):
-        digest.update(header.relative_to(root).as_posix().encode() + b"\0" + header.read_bytes() + b"\0")
-    return digest.digest()
-
-
 def cache_dir() -> Path:
-    return Path(os.environ.get("QGEN_CACHE", Path.home() / ".cache" / "qgen"))
+    """qgen's cache folder (QGEN_CACHE, default ~/.cache/qgen); see codegen/cache.py."""
+    return cache_root()
 
 
-def _precompiled_header(cxx: str, version: str, root: Path, header: Path, flags: list[str]) -> list[str]:
-    """Precompile the project's common header (ap_int.h and hls_stream.h): parsing them is most of
-    a kernel's compile time. Shared by every project with the same header, compiler and flags.
-    Returns the flags that make every translation unit start from it."""
-    key = hashlib.sha256("\0".join([header.read_text(), cxx, version, *flags]).encode()).hexdigest()[:16]
-    pch_dir = cache_dir() / "pch" / key
-    gch = pch_dir / (header.name + ".gch")
-    if not gch.exists():
-        pch_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(header, pch_dir / header.name)
-        tmp = gch.with_suffix(f".gch.{os.getpid()}.tmp")
-        result = subprocess.run([cxx, *flags, "-x", "c++-header", str(pch_dir / header.name), "-o", str(tmp)],
-                                cwd=root, capture_output=True, text=True)
-        if result.returncode != 0:   # not fatal: every file then parses the headers itself
-            tmp.unlink(missing_ok=True)
-            return []
-        os.replace(tmp, gch)
-    return [f"-I{pch_dir}", "-include", header.name]
+def compile_setup(root: Path, manifest: dict, first_flags: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+    """The compiler and the flags every file of the project is compiled with (the precompiled
+    common header first, when the project names one and it builds); `first_flags` go before the
+    ap_types include folder (the threaded run's own hls_stream.h)."""
+    cxx = find_compiler()
+    flags = ["-std=c++14", *OPT_FLAGS, *first_flags, f"-I{ap_types_dir()}",
+             *(f"-I{d}" for d in manifest["include_dirs"]),
+             *(f"-D{k}={v}" for k, v in manifest.get("defines", {}).items())]
+    if manifest.get("precompiled_header"):
+        flags = precompiled_header(cxx, flags, root / manifest["precompiled_header"]) + flags
+    return cxx, flags
+
+
+def compile_sources(root: Path, sources: list[str], cxx: str, flags: list[str], include_dirs: list[str],
+                    jobs: int | None = None) -> list[Path]:
+    """Objects of the project files `sources` (cached or compiled, in parallel). The first error
+    is reported at the template line that wrote the failing line."""
+    spill = root / BUILD_DIR
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        futures = [pool.submit(compile_object, cxx, flags, root, s, include_dirs, ap_types_dir(), spill)
+                   for s in sources]
+        objects, failure = [], None
+        for future in futures:
+            try:
+                objects.append(future.result())
+            except CompileError as exc:
+                failure = failure or exc
+    if failure is not None:      # 'template.cpp.j2:LINE (in firmware/…/x.cpp:LINE): message'
+        raise QgenError(compiler_error(failure.stderr, LineMaps.load(root), f"{Path(cxx).name} failed on {failure}"))
+    return objects
 
 
 def build(project: str | Path, jobs: int | None = None, *, testbench: str | None = None,
@@ -118,25 +87,18 @@ def build(project: str | Path, jobs: int | None = None, *, testbench: str | None
 
     Another build of the same project (the threaded run) names its own `testbench`, flags that go
     before the ap_types include folder (`first_flags`, e.g. its own hls_stream.h), and a `variant`
-    name: its objects and executable live in their own folder, so neither build evicts the other's."""
+    name: its executable lives in its own folder (objects are cached by content, flags included)."""
     root, manifest = load_project(project)
     root = root.resolve()
-    cxx = find_compiler()
-    flags = ["-std=c++14", *OPT_FLAGS, *first_flags, f"-I{ap_types_dir()}",
-             *(f"-I{d}" for d in manifest["include_dirs"]),
-             *(f"-D{k}={v}" for k, v in manifest.get("defines", {}).items())]
     started = time.time()
-    version = _compiler_version(cxx)
-    if manifest.get("precompiled_header"):
-        flags = _precompiled_header(cxx, version, root, root / manifest["precompiled_header"], flags) + flags
-    sources = [root / s for s in manifest["sources"]] + [root / (testbench or manifest["testbench"])]
-    missing = [s for s in sources if not s.is_file()]
+    cxx, flags = compile_setup(root, manifest, first_flags)
+    sources = list(manifest["sources"]) + [testbench or manifest["testbench"]]
+    missing = [s for s in sources if not (root / s).is_file()]
     if missing:
-        raise QgenError(f"project file missing: {missing[0]}")
+        raise QgenError(f"project file missing: {root / missing[0]}")
+    objects = compile_sources(root, sources, cxx, flags, manifest["include_dirs"], jobs)
     build_dir = root / BUILD_DIR / variant if variant else root / BUILD_DIR
-    context = _build_context(root, cxx, version, flags)
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        objects = list(pool.map(lambda s: _compile(cxx, s, build_dir, flags, root, context), sources))
+    build_dir.mkdir(parents=True, exist_ok=True)
     exe = build_dir / "testbench"
     result = subprocess.run([cxx, *map(str, objects), *link_flags, "-o", str(exe)], cwd=root,
                             capture_output=True, text=True)

@@ -590,9 +590,13 @@ def test_hostile_checkpoint_names_never_reach_code_tcl_or_paths(case, tiny_check
     assert not marker.exists()
 
 
-def test_hls_refuses_when_the_reference_disagrees_with_brevitas(tiny_checkpoint, tmp_path, monkeypatch):
+def test_hls_refuses_when_the_reference_disagrees_with_brevitas(tiny_checkpoint, tmp_path, tmp_path_factory,
+                                                                monkeypatch):
     """A wrong integer reference (here: every enc2_conv1 code off by one) is caught before writing."""
     from codegen.ops import Thresholds
+
+    # the code is patched in memory, which qgen's cache keys cannot see: start from an empty cache
+    monkeypatch.setenv("QGEN_CACHE", str(tmp_path_factory.mktemp("cache")))
 
     original = Thresholds.apply
 

@@ -92,7 +92,7 @@ def test_skip_fifo_depths_cover_the_backlog_and_complete(tiny_checkpoint):
         assert design.streams[name].depth >= backlog
     model = design.timing_model()
     for style in STYLES:
-        assert not sizing.results[style].deadlock
+        assert not sizing.checks[style]["deadlock"]
         # C-simulation with unbounded streams would hide this; the default depth of 2 deadlocks
         assert simulate(model, style=style, depths=dict.fromkeys(model.depths, 2)).deadlock
 

@@ -72,3 +72,13 @@ def test_edited_hls4ml_kernels_are_used(cli, tiny_checkpoint, tmp_path):
     assert cli("hls", "--backend", "hls4ml", "--model", tiny_checkpoint, "--templates", folder, "--out", out,
                "--images", "1").exit_code == 0
     assert "// tuned by hand" in (out / "firmware" / "nnet_utils" / "nnet_qgen_threshold.h").read_text()
+
+
+def test_simulate_and_report_resources_say_what_applies_to_hls4ml_projects(cli, hls4ml_project):
+    out, _ = hls4ml_project
+    for args, applies in ((("simulate", out), f"qgen csim {out}"), (("report-resources", out), "csynth.xml"),
+                          (("report-resources", out, "--compare"), "csynth.xml")):
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        assert "is an hls4ml-backend project" in result.output and applies in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1

@@ -65,12 +65,13 @@ def test_failure_inside_removes_the_temp_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ctrl_c_while_torch_imports_stops_with_130_and_writes_nothing(tiny_checkpoint, tmp_path):
+def test_ctrl_c_while_torch_imports_stops_with_130_and_writes_nothing(tiny_checkpoint, tmp_path, tmp_path_factory):
     """SIGINT in the first second (torch and Brevitas still importing) must end the run."""
     out = tmp_path / "prj"
+    empty_cache = {**os.environ, "QGEN_CACHE": str(tmp_path_factory.mktemp("cache"))}   # so torch is imported
     proc = subprocess.Popen([sys.executable, "-m", "codegen.cli", "hls", "--model", str(tiny_checkpoint),
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tmp_path)
+                            cwd=tmp_path, env=empty_cache)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)

@@ -65,22 +65,22 @@ def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fi
         check_target(out_dir, force)
 
     from ..hls.project import HlsRequest
-    from ..pipeline import check_reference, lower, validation_images
-    from ..resources.fit import choose_folding
+    from ..lowered_cache import prepare
+    from ..resources.fit_cache import choose_folding_cached
 
-    lowered = lower(model_path)
+    # the lowered graph and golden images, checked against Brevitas (cached: no torch on a hit)
+    lowered = prepare(model_path, n_images, check_reference=not skip_reference_check)
     if out_dir is None:   # the name is a checked C identifier, so this stays inside projects/
         out_dir = PROJECTS_DIR / lowered.name
         check_target(out_dir, force)
-    graph = lowered.graph
-    folding, warning = choose_folding(graph, target, clock_ns, folding=folding_file, fit=fit,
-                                      target_fps=target_fps, headroom=max_utilization, calibration=calibration)
-    images, ids = validation_images(lowered.ckpt, n_images)
-    if not skip_reference_check:
-        check_reference(lowered, images)
-    summary = _generator(backend)(lowered, HlsRequest(target, clock_ns, n_images, backend, calibration, allow_hazards,
-                                                            not no_fuse), out_dir, folding, force=force,
-                       templates_dir=templates, tcl_dir=tcl, images=images, image_ids=ids)
+    if folding_file is not None:
+        folding, warning = folding_file, None
+    else:
+        folding, warning = choose_folding_cached(lowered.graph, target, clock_ns, fit=fit, target_fps=target_fps,
+                                                 headroom=max_utilization, calibration=calibration)
+    request = HlsRequest(target, clock_ns, n_images, backend, calibration, allow_hazards, not no_fuse)
+    summary = _generator(backend)(lowered, request, out_dir, folding, force=force, templates_dir=templates,
+                                  tcl_dir=tcl, images=lowered.images, image_ids=lowered.image_ids)
     summary = {"project": str(out_dir), **summary}
     if warning:
         summary["warning"] = warning
@@ -168,13 +168,18 @@ def csim(project, tool, threaded, overrides, as_json):
         raise QgenError("--fifo-depth needs --threaded (plain C-simulation has unbounded streams)")
     if threaded and tool != "gxx":
         raise QgenError("--threaded runs with g++ (--tool gxx)")
-    project = project or _only_project()
-    if threaded:
-        from ..threaded import run_threaded
-        report = run_threaded(project, overrides)
-    else:
-        from ..csim import run_gxx, run_vitis
-        report = run_gxx(project) if tool == "gxx" else run_vitis(project)
+    try:
+        project = project or _only_project()
+        if threaded:
+            from ..threaded import run_threaded
+            report = run_threaded(project, overrides)
+        else:
+            from ..csim import run_gxx, run_vitis
+            report = run_gxx(project) if tool == "gxx" else run_vitis(project)
+    except QgenError as exc:
+        if as_json:     # scripts read stdout: a failure is a verdict too (the one-line error goes to stderr)
+            echo_json({"passed": False, "error": " ".join(str(exc).split()), "tool": tool})
+        raise
     if as_json:
         echo_json(report)
     else:

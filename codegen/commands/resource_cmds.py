@@ -91,7 +91,7 @@ def report_resources(project, csynth_path, model_path, part, part_list, clock_ns
 
             estimate = root / "resources_estimate.json"
             if not estimate.is_file():
-                raise QgenError(f"{root} has neither a csynth.xml nor resources_estimate.json; regenerate it")
+                raise QgenError(_no_estimate(root, manifest, "neither a csynth.xml nor resources_estimate.json"))
             report = load_estimate(estimate)
     if html_path is not None:
         from ..resources.html import render_html
@@ -187,11 +187,21 @@ def _project_estimate(project, calibration=None):
     root, manifest = load_project(project or _only_project())
     estimate = root / "resources_estimate.json"
     if not estimate.is_file():
-        raise QgenError(f"{root} has no resources_estimate.json; regenerate it with qgen hls")
+        raise QgenError(_no_estimate(root, manifest, "no resources_estimate.json"))
     report = load_estimate(estimate)
     if calibration is not None:
         report = calibrate_report(report, calibration, str(estimate))
     return report, manifest["layers"], f"{manifest['model']} on {manifest['part']}", root
+
+
+def _no_estimate(root: Path, manifest: dict, missing: str) -> str:
+    """What to do about a project without qgen's estimate: hls4ml projects never have one."""
+    if manifest.get("backend") == "hls4ml":
+        return (f"{root} is an hls4ml-backend project: qgen estimates resources of its own templates only. Its "
+                f"figures come from Vitis: run C synthesis (vitis_hls -f build_prj.tcl), then this command reads "
+                f"the csynth.xml it writes (or pass --csynth FILE); `qgen report-resources --model CKPT --part P` "
+                f"estimates the template design of the same checkpoint")
+    return f"{root} has {missing}; regenerate it with qgen hls"
 
 
 def _compare(project, csynth_path, model_path, part, clock_ns, folding_path, calibration, fitting):

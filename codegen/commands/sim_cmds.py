@@ -37,7 +37,11 @@ def simulate(project, frames, style, overrides, as_json):
     if project is None:
         from .hls_cmds import _only_project
         project = _only_project()
-    root, _ = load_project(project)
+    root, manifest = load_project(project)
+    if manifest["backend"] == "hls4ml":
+        raise QgenError(f"{root} is an hls4ml-backend project: qgen simulate models qgen's own template kernels "
+                        f"only. `qgen csim {root}` checks it bit-exactly; its latency and interval come from "
+                        "Vitis (vitis_hls -f build_prj.tcl: csynth, and cosim for FIFO behaviour)")
     model = load_schedule(root / SCHEDULE_FILE)
     unknown = sorted(set(overrides) - set(model.depths))
     if unknown:

@@ -13,15 +13,32 @@ for tests and reports.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
+from .. import cache
+from ..timing.schedule import model_to_json
 from ..timing.sizing import Sizing, size_fifos
 
 
 def assign_depths(design, clock_ns: float = 10.0) -> Sizing:
     """Size every FIFO with the timing model and set the streams' depths; returns the sizing
-    (depths, and the check runs' interval and frame rate)."""
-    sizing = size_fifos(design.timing_model(clock_ns))
+    (depths, and the check runs' interval and frame rate). The sizing of a given set of schedules
+    is kept in qgen's cache: an edited template or a rerun on the same checkpoint reuses it."""
+    model = design.timing_model(clock_ns)
+    store = cache.shared()
+    key = cache.content_key("fifo", cache.code_version(), json.dumps(model_to_json(model), sort_keys=True))
+    sizing = None
+    stored = store.get_json("fifo", key)
+    if stored is not None:
+        try:
+            sizing = Sizing.from_data(stored, model)
+        except ValueError:
+            store.discard("fifo", key)
+    if sizing is None:
+        sizing = size_fifos(model)
+        store.put_json("fifo", key, sizing.to_data())
     for name, depth in sizing.depths.items():
         design.streams[name].depth = depth
     return sizing

@@ -26,11 +26,14 @@ from ..project_io import atomic_directory
 from ..resources.estimate import estimate_report
 from ..safe_io import is_number, read_json_input
 from ..timing.schedule import model_to_json
+from .compile_check import compile_edited
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
 from .folding import Folding
 from .hazards import check_units
+from .linemap import LineMaps, lint_problem
 from .lint import lint_project, parse_kernels
+from .lint_cache import cached_firmware_check
 from .render import Renderer
 
 SCHEDULE_FILE = "schedule.json"     # what `qgen simulate` needs: every kernel's schedule and FIFO depth
@@ -195,27 +198,43 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
 
     with atomic_directory(out_dir, force=force) as tmp:
         write_files(tmp, files)
-        summary["hazards"] = check_kernels(tmp, design, request.allow_hazards)
+        maps = LineMaps.from_rendered(files)      # messages about generated lines name the template line
+        maps.save(tmp)
+        # an edited template must not slip out of the synthesizable subset nor bring hazards (verdicts
+        # are cached), and its C++ mistakes stop here, at the template line: the checks run at once
+        summary["hazards"] = check_kernels(tmp, design, maps, request.allow_hazards,
+                                           alongside=lambda: compile_edited(tmp, summary, maps, renderer.edited))
         write_project_data(tmp, graph, summary, images, image_ids)
     return summary
 
 
-def check_kernels(root: Path, design: Design, allow_hazards: bool = False) -> list[str]:
+def check_kernels(root: Path, design: Design, maps: LineMaps, allow_hazards: bool = False,
+                  alongside=None) -> list[str]:
     """Refuse kernels outside the synthesizable subset, and kernels with hazards (hls/hazards.py) unless
-    allowed; returns the hazards allowed through. Edited templates go through the same checks."""
-    units = parse_kernels(root)
-    problems = lint_project(root, units)
-    if problems:
-        raise QgenError(f"generated code leaves the synthesizable subset: {_first(problems)}")
+    allowed; returns the hazards allowed through. Edited templates go through the same checks. One
+    clang parse serves both, and the verdict is cached with the carried buffers it was checked against."""
     buffers = {k.source: {b.array: b for b in k.carried_buffers(design)} for k in design.kernels}
-    hazards = check_units(root, units, buffers)
+    against = json.dumps({source: {a: b.to_json() for a, b in found.items()} for source, found in buffers.items()},
+                         sort_keys=True)
+
+    def check() -> list[str]:
+        units = parse_kernels(root)
+        return ([f"lint\t{p}" for p in lint_project(root, units)] +
+                [f"hazard\t{h}" for h in check_units(root, units, buffers)])
+
+    found = cached_firmware_check(root, check, against, alongside=alongside)
+    problems = [p.split("\t", 1)[1] for p in found if p.startswith("lint\t")]
+    hazards = [p.split("\t", 1)[1] for p in found if p.startswith("hazard\t")]
+    if problems:
+        raise QgenError(f"generated code leaves the synthesizable subset: {_first(problems, maps)}")
     if hazards and not allow_hazards:
-        raise QgenError(f"hazard in the generated code: {_first(hazards)} (--allow-hazards writes it anyway)")
+        raise QgenError(f"hazard in the generated code: {_first(hazards, maps)} (--allow-hazards writes it anyway)")
     return hazards
 
 
-def _first(problems: list[str]) -> str:
-    return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+def _first(problems: list[str], maps: LineMaps) -> str:
+    """The first problem at its template line, and how many more there are."""
+    return lint_problem(problems[0], maps) + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
 def project_summary(graph, request: HlsRequest, layers: list[dict], resources: dict | None, build: dict) -> dict:

@@ -216,7 +216,7 @@ def model_from_json(data) -> TimingModel:
     budget = [MAX_TOKENS]
     for name, k in _named_objects(data.get("kernels"), "kernel", 10_000):
         iterations = _int(k.get("iterations"), f"iterations of {name}", 1, MAX_ITERATIONS)
-        depth = _int(k.get("depth"), f"pipeline depth of {name}", 0, MAX_DEPTH)
+        depth = _int(k.get("depth"), f"pipeline depth of {name}", 1, MAX_DEPTH)   # a write leaves after its issue
         ii = _int(k.get("ii", 1), f"II of {name}", 1, 1)
         ports = {}
         for side, table in (("inputs", reader), ("outputs", writer)):

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import QgenError
-from .schedule import DEPTH_MARGIN_FACTOR, DEPTH_MARGIN_STAGES, TimingModel
-from .simulate import FULL, STYLES, SimResult, free_run, simulate
+from .schedule import DEPTH_MARGIN_FACTOR, DEPTH_MARGIN_STAGES, MAX_DEPTH, TimingModel
+from .simulate import FULL, STYLES, free_run, simulate
 
 READ_AHEAD_FACTOR = DEPTH_MARGIN_FACTOR      # the same margin the loop-carried buffers assume
 READ_AHEAD_STAGES = DEPTH_MARGIN_STAGES
@@ -35,22 +35,45 @@ MIN_DEPTH = 2
 @dataclass
 class Sizing:
     depths: dict[str, int]
-    results: dict[str, SimResult]          # check run per style
+    checks: dict[str, dict]                # per style, the check run: interval_cycles, fps, deadlock
     frames: int
 
     @property
     def interval_cycles(self) -> int:
-        return max(r.interval_cycles for r in self.results.values())
+        return max(c["interval_cycles"] for c in self.checks.values())
 
     def to_json(self) -> dict:
         return {
             "interval_cycles": self.interval_cycles,
-            "fps": min(r.fps for r in self.results.values()),
-            "styles": {s: {"interval_cycles": r.interval_cycles, "fps": r.fps, "deadlock": r.deadlock}
-                       for s, r in self.results.items()},
+            "fps": min(c["fps"] for c in self.checks.values()),
+            "styles": {s: dict(c) for s, c in self.checks.items()},
             "frames": self.frames,
             "read_ahead_margin": f"pipelines {READ_AHEAD_FACTOR}x deeper than estimated + {READ_AHEAD_STAGES} stages",
         }
+
+    def to_data(self) -> dict:
+        return {"depths": self.depths, "checks": self.checks, "frames": self.frames}
+
+    @classmethod
+    def from_data(cls, data, model: TimingModel) -> "Sizing":
+        """A sizing stored by `to_data` for `model` (qgen's cache); ValueError unless it is one."""
+        if not isinstance(data, dict) or set(data) != {"depths", "checks", "frames"}:
+            raise ValueError("not a stored sizing")
+        depths, checks, frames = data["depths"], data["checks"], data["frames"]
+        if not isinstance(depths, dict) or set(depths) != set(model.depths) or not all(
+                _count(d) and d <= MAX_DEPTH for d in depths.values()):
+            raise ValueError("stored depths do not fit the design")
+        if not isinstance(checks, dict) or set(checks) != set(STYLES) or not _count(frames) or frames < 2:
+            raise ValueError("stored check runs are damaged")
+        for c in checks.values():
+            if (not isinstance(c, dict) or set(c) != {"interval_cycles", "fps", "deadlock"} or c["deadlock"] is not False
+                    or not _count(c["interval_cycles"]) or not isinstance(c["fps"], float) or not c["fps"] > 0):
+                raise ValueError("stored check runs are damaged")
+        return cls(dict(depths), {s: dict(c) for s, c in checks.items()}, frames)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def analytic_interval(model: TimingModel) -> int:
@@ -80,7 +103,8 @@ def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = No
         results = {style: simulate(model, frames=frames, style=style, depths=depths) for style in STYLES}
         full = {b["fifo"] for r in results.values() if r.deadlock for b in r.blocked if b["state"] == FULL}
         if not any(r.deadlock for r in results.values()):
-            return Sizing(depths, results, frames)
+            return Sizing(depths, {s: {"interval_cycles": r.interval_cycles, "fps": r.fps, "deadlock": r.deadlock}
+                                   for s, r in results.items()}, frames)
         if not full:
             break
         for name in full:
