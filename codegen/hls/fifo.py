@@ -37,11 +37,23 @@ def assign_depths(design, clock_ns: float = 10.0) -> Sizing:
         except ValueError:
             store.discard("fifo", key)
     if sizing is None:
-        sizing = size_fifos(model)
+        sizing = size_fifos(model, floors=required_depths(design), cost=fifo_cost(design))
         store.put_json("fifo", key, sizing.to_data())
     for name, depth in sizing.depths.items():
         design.streams[name].depth = depth
     return sizing
+
+
+def fifo_cost(design):
+    """A FIFO's cost at a depth in LUT-equivalents (BRAM_18K at the xc7z020's 190 LUTs each, FFs at
+    half a LUT: codegen/resources/equivalents.py), for right-sizing to weigh what a depth saves."""
+    from ..resources.estimate import stream_width
+    from ..resources.formulas import fifo
+
+    def cost(name: str, depth: int) -> float:
+        c = fifo(stream_width(design, name), depth)
+        return c.lut + 0.5 * c.ff + 190 * c.bram_18k
+    return cost
 
 
 def needed(design, writer) -> dict[str, np.ndarray]:

@@ -10,7 +10,14 @@
    The margin covers kernels whose real pipelines are deeper than estimated: a stall-style kernel
    reads `depth` iterations ahead of its writes, and at a deep layer one extra pixel of
    read-ahead is worth thousands of full-resolution pixels in a skip FIFO.
-2. Check run: the declared depths, nominal pipelines, input as fast as the design takes it, both
+2. Right-sizing: the peak of an unbounded run over-sizes a FIFO whose producer is faster than its
+   consumer (the producer runs ahead where a bounded FIFO would only hold it back). Each FIFO
+   deeper than a shift register (SHIFT_REGISTER_DEPTH: up to there every depth costs the same) is
+   shrunk, costliest first, to the smallest of a few depths where its cost steps (powers of two
+   from 32, and for a skip connection its C-order backlog: `floors`) at which the model still
+   keeps the interval of the peak-sized design in both styles with every pipeline
+   READ_AHEAD_FACTOR x deeper + READ_AHEAD_STAGES: the same margin, stated, as the sizing run.
+3. Check run: the declared depths, nominal pipelines, input as fast as the design takes it, both
    styles, frames in flight plus one. A deadlock there (not expected: the sizing run is itself an execution within those
    depths) doubles the FIFOs reported full, and the check repeats.
 
@@ -30,6 +37,8 @@ from .simulate import FULL, STYLES, free_run, simulate
 READ_AHEAD_FACTOR = DEPTH_MARGIN_FACTOR      # the same margin the loop-carried buffers assume
 READ_AHEAD_STAGES = DEPTH_MARGIN_STAGES
 MIN_DEPTH = 2
+SHIFT_REGISTER_DEPTH = 32   # a FIFO up to 32 deep is one SRL per bit: shrinking it saves nothing
+MIN_SAVING = 32             # LUT-equivalents a smaller FIFO must save to be worth a search
 
 
 @dataclass
@@ -86,7 +95,63 @@ def input_period(model: TimingModel) -> float:
     return analytic_interval(model) / max(words, 1)
 
 
-def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = None) -> Sizing:
+def _steps(floor: int, sized: int) -> list[int]:
+    """The depths below `sized` worth trying for a FIFO: its floor, then where its cost steps."""
+    steps = {max(MIN_DEPTH, floor)} | {1 << k for k in range(5, 31)}
+    return sorted(d for d in steps if max(MIN_DEPTH, floor) <= d < sized)
+
+
+def right_size(model: TimingModel, sized: dict[str, int], frames: int, floors: dict[str, int],
+               cost: Callable[[str, int], float] | None = None) -> dict[str, int]:
+    """Step 2 of the module doc: each FIFO at the smallest step keeping the peak-sized interval.
+    `cost(fifo, depth)` (LUT-equivalents) leaves out steps saving less than MIN_SAVING and orders
+    the FIFOs by what they could save; without it, every FIFO deeper than a shift register is tried."""
+    margin = dict(depth_factor=READ_AHEAD_FACTOR, depth_add=READ_AHEAD_STAGES)
+    target = {}
+    for style in STYLES:
+        run = simulate(model, frames=frames, style=style, depths=sized, **margin)
+        if run.deadlock:            # the margin run itself deadlocks: keep the peaks
+            return dict(sized)
+        target[style] = run.interval_cycles
+
+    def keeps_interval(depths: dict[str, int]) -> bool:
+        for style in STYLES:
+            run = simulate(model, frames=frames, style=style, depths=depths, **margin)
+            if run.deadlock or run.interval_cycles > target[style]:
+                return False
+        return True
+
+    def worth(name: str) -> list[int]:
+        if sized[name] <= SHIFT_REGISTER_DEPTH:
+            return []
+        steps = _steps(floors.get(name, MIN_DEPTH), sized[name])
+        if cost is None:
+            return steps
+        keep = cost(name, sized[name])
+        return [d for d in steps if cost(name, d) <= keep - MIN_SAVING]
+
+    candidates = {name: worth(name) for name in sized}
+    order = sorted((n for n in sized if candidates[n]), key=lambda n: -(cost(n, sized[n]) - cost(n, candidates[n][0])
+                                                                      if cost else sized[n]))
+    depths = dict(sized)
+    for name in order:
+        steps = candidates[name]
+        lo, hi = 0, len(steps)      # more depth never lengthens the interval: bisect for the first step
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if keeps_interval({**depths, name: steps[mid]}):
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo < len(steps):
+            depths[name] = steps[lo]
+    return depths
+
+
+def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = None,
+               floors: dict[str, int] | None = None, cost: Callable[[str, int], float] | None = None) -> Sizing:
+    """Depths for every FIFO (module doc); `floors`: the C-order backlog of skip FIFOs, below which
+    right-sizing does not look; `cost(fifo, depth)`: what a FIFO costs, in LUT-equivalents."""
     period = input_period(model)
     margin = dict(depth_factor=READ_AHEAD_FACTOR, depth_add=READ_AHEAD_STAGES)
     first = free_run(model, frames=1, style="stall", input_period=period, **margin)
@@ -99,6 +164,7 @@ def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = No
     depths = {name: MIN_DEPTH if p < MIN_DEPTH else p + 1 for name, p in peaks.items()}
     nominal = free_run(model, frames=1, style="stall")       # frames in flight at full speed
     frames = max(2, math.ceil(nominal.frame_done[0] / analytic_interval(model)) + 1)
+    depths = right_size(model, depths, frames, floors or {}, cost)
     for _ in range(8):
         results = {style: simulate(model, frames=frames, style=style, depths=depths) for style in STYLES}
         full = {b["fifo"] for r in results.values() if r.deadlock for b in r.blocked if b["state"] == FULL}
