@@ -111,7 +111,7 @@ def test_save_and_apply_calibration_round_trip(project, cli, tmp_path, tiny_chec
     assert row["lut"] == pytest.approx(1500, abs=len(PARTS)) and row["ff"] == pytest.approx(900, abs=len(PARTS))
     assert sum(p["lut"] for p in row["breakdown"].values()) == row["lut"]
     assert corrected["total"]["lut"] == sum(r["lut"] for r in corrected["layers"])
-    untouched = [r for r in corrected["layers"] if r["op"] == "maxpool"]
+    untouched = [r for r in corrected["layers"] if r["op"] == "conv_transpose"]
     assert untouched and all("calibration" not in r for r in untouched)
     # and by qgen hls: the fitter and the written estimate use it
     out = tmp_path / "calibrated"

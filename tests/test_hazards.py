@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 from pathlib import Path
 
@@ -229,6 +230,14 @@ def maxpool_partial_events(h, w):
         it += 1
 
 
+def maxpool_left_events(h, w):
+    """maxpool_step.j2, all channels in one fold: left stored at an even column, loaded at the next."""
+    it = 0
+    for r, c in itertools.product(range(h), range(w)):
+        yield it, "load" if c % 2 else "store", 0
+        it += 1
+
+
 def upsample_row_events(h, w):
     it = 0
     for i, dy, j, dx in itertools.product(range(h), range(2), range(w), range(2)):
@@ -249,11 +258,11 @@ def test_op_distances_equal_the_templates_loops(h, w):
 
     t = IntType(4, False, -4)
 
-    def buffer(op, fold=None):
+    def buffer(op, fold=None, array=None):
         g = Graph("g", InputQuant(t), Tensor.full_range("x", (2, h, w), t))
         g.add(op)
-        (b,) = op.carried_buffers(g, fold)
-        return b.distance
+        buffers = {b.array: b for b in op.carried_buffers(g, fold)}
+        return (buffers[array] if array else next(iter(buffers.values()))).distance
 
     weight_t = IntType(2, True, 0)
     for pe, simd in itertools.product((1, 2), (1, 2, 3, 18)):
@@ -271,7 +280,8 @@ def test_op_distances_equal_the_templates_loops(h, w):
         folds = (5 // pe) * (2 // simd)
         assert buffer(convt, LayerFold(pe, simd)) == min_raw_distance(conv_transpose_row_events(h, w, folds))
     if h % 2 == 0 and w % 2 == 0:
-        assert buffer(MaxPool2x2("p", ["x"])) == min_raw_distance(maxpool_partial_events(h, w))
+        assert buffer(MaxPool2x2("p", ["x"]), array="partial") == min_raw_distance(maxpool_partial_events(h, w))
+        assert buffer(MaxPool2x2("p", ["x"]), array="left") == min_raw_distance(maxpool_left_events(h, w))
     assert buffer(Upsample2x("u", ["x"])) == min_raw_distance(upsample_row_events(h, w))
 
 
@@ -298,7 +308,9 @@ def test_hls_refuses_planted_hazards_and_allows_them_on_request(cli, tiny_checkp
                                              "{%- if LINE_STORAGE == \"independent\" %}", 1))
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "bad")
     assert result.exit_code == 2 and not (tmp_path / "bad").exists()
-    assert "hazard in the generated code: firmware/layers/" in result.output
+    # named at the edited template's line, and the generated kernel's
+    assert re.search(r"hazard in the generated code: \S*kernels/conv\.cpp\.j2:\d+ \(in firmware/layers/\w+\.cpp:\d+\)",
+                     result.output), result.output
     assert "inter false is unsafe" in result.output
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "allowed",
                  "--allow-hazards")

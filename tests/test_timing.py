@@ -280,3 +280,12 @@ int main() {{
                     str(driver), "-o", str(exe)], check=True, capture_output=True)
     result = subprocess.run([str(exe)], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "0", result.stdout
+
+
+def test_steady_interval_is_the_longest_gap_after_the_first_frame():
+    """A design alternating fast and slow frames keeps up with the slow gap only; the last gap alone
+    (9,241 after 38,021 in a right-sizing that once went wrong) would hide it."""
+    from codegen.timing.simulate import steady_interval
+    assert steady_interval([100, 9341, 47362, 56603]) == 38021
+    assert steady_interval([100, 150, 200, 250]) == 50
+    assert steady_interval([100, 180]) == 80 and steady_interval([70]) == 70

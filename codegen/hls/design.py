@@ -244,6 +244,7 @@ def _host_ports(design: Design, kernel: Kernel) -> None:
     epilogue = None
     if kernel.epilogue is not None:
         host = op.schedule(graph, design.folding.get(op.name, LayerFold()))
-        epilogue = kernel.epilogue.epilogue_context(graph, out_ports[main:], host.writes[0], host.depth)
+        lanes = design.folding.get(op.name, LayerFold()).pe
+        epilogue = kernel.epilogue.epilogue_context(graph, out_ports[main:], host.writes[0], host.depth, lanes)
     kernel.context.update(inputs=inputs, outputs=out_ports[:main], epilogue=epilogue,
                           signature=kernel.prototype(design))

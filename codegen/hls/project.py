@@ -23,7 +23,8 @@ from ..errors import QgenError
 from ..goldens import write_goldens
 from ..parts import Part
 from ..project_io import atomic_directory
-from ..resources.estimate import estimate_report
+from ..resources.estimate import estimate_report, stream_width
+from ..resources.formulas import fifo_impl
 from ..safe_io import is_number, read_json_input
 from ..timing.schedule import model_to_json
 from .compile_check import compile_edited
@@ -150,7 +151,8 @@ def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> d
         files[kernel.source] = renderer.render(kernel.template, ctx)
     files["firmware/quantunet.cpp"] = renderer.render("quantunet.cpp.j2", dict(
         model_name=graph.name, top=TOP,
-        streams=[vars(s) for s in design.streams.values() if s.tensor],
+        streams=[{**vars(s), "impl": fifo_impl(stream_width(design, s.name), s.depth)}
+                 for s in design.streams.values() if s.tensor],
         calls=[dict(function=k.function, args=k.inputs + k.outputs) for k in design.kernels]))
     sources = ["firmware/quantunet.cpp"] + [k.source for k in design.kernels]
     tcl = dict(model_name=graph.name, project=f"{graph.name}_prj", top=TOP, part=request.part.full,

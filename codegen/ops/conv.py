@@ -19,6 +19,8 @@ from ..hls.cpp import c_array, code_type, mvau_layout, per_pe, pixel_type, store
 from ..hls.dependence import REGISTERS, CarriedBuffer
 
 MEMORY = "memory"       # window modes of a conv kernel (Conv.window_mode); REGISTERS is shared
+ROM_IMPL = {"logic": "lutram", "bram": "bram"}    # formulas.rom_impl -> BIND_STORAGE impl of a ROM
+RAM_IMPL = {"lutram": "lutram", "bram": "bram"}   # formulas.ram_impl -> BIND_STORAGE impl of a RAM
 from .activation import Thresholds
 from .base import EPILOGUE, FANOUT, PROLOGUE, Op, register_op
 
@@ -84,11 +86,16 @@ def mvau_context(op, x: Tensor, y: Tensor, fold, out_ch: int, length: int) -> di
         weight_store_ctype=store_type(op.weight_type), acc_store_ctype=store_type(op.acc_type),
         prod_ctype=f"ap_int<{op.weight_type.bits + x.dtype.bits}>",   # |w * x| < 2^(W+A-1)
         MULT_IMPL={"lut": "fabric", "dsp": "dsp"}[op.mult_impl(x, fold)],
+        # the ROMs where the cost model priced them (BIND_STORAGE): logic tables are distributed ROM
+        WEIGHTS_IMPL=ROM_IMPL[formulas.rom_impl(fold.pe * fold.simd * op.weight_type.bits, op.weight_depth(fold))],
     )
     if op.thresholds is not None:
         t = op.thresholds
+        nf = out_ch // fold.pe
         ctx.update(OUT_BITS=t.out_type.bits, thr_t=f"{op.name}_threshold_t", thr_ctype=t.dtype.ctype,
-                   thr_store_ctype=store_type(t.dtype))
+                   thr_store_ctype=store_type(t.dtype),
+                   THR_IMPLS=[ROM_IMPL["bram" if formulas.threshold_level_in_bram(t.dtype.bits, formulas.pow2(nf * 2 ** s))
+                                       else "logic"] for s in range(t.out_type.bits)])
     return ctx
 
 
@@ -122,6 +129,10 @@ class WeightedOp(Op):
 
     def mult_impl(self, x: Tensor, fold) -> str:
         return fold.mult_impl(self.weight_type.bits + x.dtype.bits)
+
+    def weight_depth(self, fold) -> int:
+        """Words of the weight ROM: one per fold (of every tap of a transposed conv)."""
+        return self.folds(fold)
 
     def folds(self, fold) -> int:
         """NF * SF: loop iterations per output pixel."""
@@ -272,6 +283,10 @@ class Conv(WeightedOp):
                    "ITERATIONS": self.cycles(graph, fold), **self.buffer_context(graph, fold)}
         if self.window_mode(fold) == MEMORY:
             context["LINE_IMPL"] = formulas.dual_port_ram(x.channels * x.dtype.bits, self.kernel * y.shape[2])[1]
+        elif self.kernel > 1:                   # a row of the register window's line buffer
+            context["LINE_IMPL"] = RAM_IMPL.get(formulas.ram_impl(x.channels * x.dtype.bits, y.shape[2]), "lutram")
+        if self.thresholds is None:             # the head's bias[NF][PE]
+            context["BIAS_IMPL"] = ROM_IMPL[formulas.rom_impl(fold.pe * self.acc_type.bits, out_ch // fold.pe)]
         return context
 
     def kernel_data(self, graph, fold) -> dict:

@@ -16,7 +16,7 @@ from .activation import Thresholds
 from ..resources import formulas
 from ..resources.formulas import Cost
 from .base import register_op
-from .conv import WeightedOp, accumulator_bounds, mvau_context, mvau_data
+from .conv import RAM_IMPL, WeightedOp, accumulator_bounds, mvau_context, mvau_data
 
 
 @register_op
@@ -60,6 +60,9 @@ class ConvTranspose2x2(WeightedOp):
 
     template = "kernels/conv_transpose.cpp.j2"
 
+    def weight_depth(self, fold) -> int:
+        return 4 * self.folds(fold)             # every tap's folds
+
     def carried_buffers(self, graph, fold) -> list[CarriedBuffer]:
         """conv_transpose.cpp.j2's input row: row[j] is stored in output row 2i and loaded at the same
         j of output row 2i + 1, 2W output pixels of NF * SF iterations later."""
@@ -70,7 +73,8 @@ class ConvTranspose2x2(WeightedOp):
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, length = self.fold_dims()
         return {**mvau_context(self, x, y, fold, out_ch, length), "H": x.shape[1], "W": x.shape[2],
-                "ITERATIONS": self.cycles(graph, fold), **self.buffer_context(graph, fold)}
+                "ITERATIONS": self.cycles(graph, fold), **self.buffer_context(graph, fold),
+                "ROW_IMPL": RAM_IMPL.get(formulas.ram_impl(x.channels * x.dtype.bits, x.shape[2]), "lutram")}
 
     def kernel_data(self, graph, fold) -> dict:
         taps = [self.weights[:, :, dy, dx] for dy in range(2) for dx in range(2)]  # tap = dy * 2 + dx

@@ -8,7 +8,7 @@ import numpy as np
 from ..hls.cpp import code_type, pixel_type
 from ..hls.dependence import REGISTERS, CarriedBuffer
 from ..ir.tensor import Tensor
-from ..resources.formulas import Breakdown, Cost, ram, register_buffer
+from ..resources.formulas import Breakdown, Cost, ram, ram_impl, register_buffer
 from .base import EPILOGUE, Op, register_op
 
 
@@ -28,34 +28,44 @@ class MaxPool2x2(Op):
     fuses_as = EPILOGUE     # run on the output of the conv before it (kernels/maxpool_step.j2)
     PIPELINE_DEPTH = 3
 
-    # The pool logic is the same alone and fused: it takes the input pixels at some iterations of a
-    # loop (`times`: the iteration of every input pixel, raster order), one per input pixel alone, the
-    # host's output writes fused. Everything timing-dependent follows from those iterations.
+    # The pool logic is the same alone and fused (kernels/maxpool_step.j2): it takes the input pixels
+    # at some iterations of a loop (`times`: the iteration of every input pixel, raster order; one
+    # pixel per iteration alone, the host's output writes fused) and works on `lanes` channels at a
+    # time (all of them alone, the host's PE fused: channel group nf in the host's neuron fold nf,
+    # at the same offset in every pixel). Everything timing-dependent follows from those iterations.
 
-    def _distance(self, graph, times: np.ndarray) -> int:
-        """partial[b] is stored at column 2b+1 of an even row and loaded at the same column of the
-        next row: the fewest iterations between the two."""
+    def _distances(self, graph, times: np.ndarray) -> tuple[int, int]:
+        """(partial, left): partial[b] is stored at column 2b+1 of an even row and loaded at that
+        column of the next row; left at an even column and loaded at the odd column after it."""
         _, h, w = graph.tensors[self.inputs[0]].shape
         grid = np.asarray(times).reshape(h, w)
-        return int((grid[1::2, 1::2] - grid[0::2, 1::2]).min())
+        return int((grid[1::2, 1::2] - grid[0::2, 1::2]).min()), int((grid[:, 1::2] - grid[:, 0::2]).min())
 
     def _buffers(self, graph, times, depth) -> list[CarriedBuffer]:
-        return [CarriedBuffer("partial", self._distance(graph, times), depth)]
+        partial, left = self._distances(graph, times)
+        return [CarriedBuffer("partial", partial, depth), CarriedBuffer("left", left, depth)]
 
-    def _pool_context(self, graph, ports, times, depth) -> dict:
+    def _pool_context(self, graph, ports, times, depth, lanes: int) -> dict:
         """kernels/maxpool_step.j2's macro argument `pool`."""
         x = graph.tensors[self.inputs[0]]
-        (partial,) = self._buffers(graph, times, depth)
-        return dict(name=self.name, C=x.channels, W=x.shape[2], in_t=code_type(x.name), pixel=pixel_type(x.name),
-                    ports=list(ports), **partial.context("PARTIAL"))
+        partial, left = self._buffers(graph, times, depth)
+        nf, width = x.channels // lanes, lanes * x.dtype.bits
+        impl = {"PARTIAL_IMPL": ram_impl(width, x.shape[2] // 2 * nf), "LEFT_IMPL": ram_impl(width, nf)}
+        return dict(name=self.name, C=x.channels, W=x.shape[2], PE=lanes, NF=nf,
+                    in_t=code_type(x.name), pixel=pixel_type(x.name), ports=list(ports),
+                    **{k: "lutram" if v == "registers" else v for k, v in impl.items()},
+                    **partial.context("PARTIAL"), **left.context("LEFT"))
 
-    def _pool_cost(self, graph, times, depth) -> Breakdown:
-        """The row of partial maxima and two comparators per channel (heuristic: not calibrated)."""
+    def _pool_cost(self, graph, times, depth, lanes: int) -> Breakdown:
+        """`partial` (W/2 x NF words of `lanes` codes) and `left` (NF words), memories or registers by
+        their distances, two comparators per lane (heuristic: not calibrated) and the pooled pixel."""
         x = graph.tensors[self.inputs[0]]
-        width = x.channels * x.dtype.bits
-        (partial,) = self._buffers(graph, times, depth)
-        memory = register_buffer if partial.storage == REGISTERS else ram
-        return Breakdown(line_buffer=memory(width, x.shape[2] // 2), window=Cost(lut=3 * width, ff=3 * width))
+        a, nf = x.dtype.bits, x.channels // lanes
+        partial, left = self._buffers(graph, times, depth)
+        rows = Cost()
+        for buffer, words in ((partial, x.shape[2] // 2 * nf), (left, nf)):
+            rows = rows + (register_buffer if buffer.storage == REGISTERS else ram)(lanes * a, words)
+        return Breakdown(line_buffer=rows, window=Cost(lut=3 * lanes * a, ff=2 * lanes * a + x.channels * a))
 
     def _alone(self, graph) -> np.ndarray:
         _, h, w = graph.tensors[self.inputs[0]].shape
@@ -69,10 +79,12 @@ class MaxPool2x2(Op):
     def kernel_context(self, graph, fold=None) -> dict:
         x = graph.tensors[self.inputs[0]]
         return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels, in_pixel=pixel_type(x.name),
-                    pool=self._pool_context(graph, ["out"], self._alone(graph), self.PIPELINE_DEPTH))
+                    pool=self._pool_context(graph, ["out"], self._alone(graph), self.PIPELINE_DEPTH, x.channels))
 
     def estimate(self, graph, fold=None):
-        return self._pool_cost(graph, self._alone(graph), self.PIPELINE_DEPTH).add("control", Cost(lut=80, ff=32))
+        x = graph.tensors[self.inputs[0]]
+        return (self._pool_cost(graph, self._alone(graph), self.PIPELINE_DEPTH, x.channels)
+                .add("control", Cost(lut=80, ff=32)))
 
     def schedule(self, graph, fold=None):
         """maxpool.cpp.j2: one input pixel per iteration; odd columns of odd rows write a result."""
@@ -90,11 +102,11 @@ class MaxPool2x2(Op):
     def epilogue_buffers(self, graph, times, depth) -> list[CarriedBuffer]:
         return self._buffers(graph, times, depth)
 
-    def epilogue_context(self, graph, ports, times, depth) -> dict:
-        return self._pool_context(graph, ports, times, depth)
+    def epilogue_context(self, graph, ports, times, depth, lanes: int) -> dict:
+        return self._pool_context(graph, ports, times, depth, lanes)
 
-    def epilogue_estimate(self, graph, times, depth) -> Breakdown:
-        return self._pool_cost(graph, times, depth)
+    def epilogue_estimate(self, graph, times, depth, lanes: int) -> Breakdown:
+        return self._pool_cost(graph, times, depth, lanes)
 
     def cycles(self, graph, fold=None) -> int:
         _, h, w = graph.tensors[self.inputs[0]].shape  # one input pixel per cycle

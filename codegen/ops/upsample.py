@@ -8,7 +8,7 @@ import numpy as np
 from ..hls.cpp import pixel_type
 from ..hls.dependence import REGISTERS, CarriedBuffer
 from ..ir.tensor import Tensor
-from ..resources.formulas import Breakdown, Cost, ram, register_buffer
+from ..resources.formulas import Breakdown, Cost, ram, ram_impl, register_buffer
 from .base import Op, register_op
 
 
@@ -33,8 +33,9 @@ class Upsample2x(Op):
 
     def kernel_context(self, graph, fold=None) -> dict:
         x = graph.tensors[self.inputs[0]]
+        impl = ram_impl(x.channels * x.dtype.bits, x.shape[2])
         return dict(name=self.name, H=x.shape[1], W=x.shape[2], C=x.channels, in_pixel=pixel_type(x.name),
-                    **self.buffer_context(graph, fold))
+                    ROW_IMPL="lutram" if impl == "registers" else impl, **self.buffer_context(graph, fold))
 
     def estimate(self, graph, fold=None):
         """One buffered input row."""

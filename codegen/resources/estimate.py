@@ -32,7 +32,7 @@ def kernel_row(design: Design, kernel, calibration: Calibration | None = None) -
         cost = Breakdown.of(op.estimate(graph, fold))
         if kernel.epilogue is not None:     # a max-pool run on the output inside this kernel
             host = op.schedule(graph, fold)
-            cost = cost + kernel.epilogue.epilogue_estimate(graph, host.writes[0], host.depth)
+            cost = cost + kernel.epilogue.epilogue_estimate(graph, host.writes[0], host.depth, fold.pe)
         cycles = op.cycles(graph, fold)
         kind = op.op_type
     else:   # AXI input or stream split: one pixel per cycle, registers only

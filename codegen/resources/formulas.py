@@ -108,23 +108,23 @@ class Breakdown:
 
 # ---- memories -------------------------------------------------------------------------------------
 
-def bram18_for(width: int, depth: int) -> int:
-    """18 Kb BRAMs for a width x depth memory, by BRAM aspect ratio (FINN MVAU bram_estimation).
+# RAMB18E1 aspect ratios (width x depth); 36 bits wide only in simple dual-port mode, which every
+# memory of the kernels is (one read port, at most one write port)
+BRAM18_MODES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
 
-    Yosys maps such memories the same way (RAMB18E1 up to 18 bits x 1K / 36 x 512, RAMB36E1 = 2)."""
+
+def bram18_for(width: int, depth: int) -> int:
+    """18 Kb BRAMs for a width x depth memory: the best single aspect ratio (FINN-R's table takes the
+    ratio from the width alone; this never needs more, e.g. 20 x 1152 fits 3 at 2K x 9, not 4 at
+    1K x 18). Yosys's RAMB18E1/RAMB36E1 counts agree on every point of the calibration sweep."""
     if width <= 0 or depth <= 0:
         return 0
-    if width == 1:
-        return math.ceil(depth / 16384)
-    if width == 2:
-        return math.ceil(depth / 8192)
-    if width <= 4:
-        return math.ceil(depth / 4096) * math.ceil(width / 4)
-    if width <= 9:
-        return math.ceil(depth / 2048) * math.ceil(width / 9)
-    if width <= 18 or depth > 512:
-        return math.ceil(depth / 1024) * math.ceil(width / 18)
-    return math.ceil(depth / 512) * math.ceil(width / 36)
+    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM18_MODES)
+
+
+def pow2(n: int) -> int:
+    """The power-of-two address space a table of n words occupies."""
+    return _pow2(n)
 
 
 def _pow2(n: int) -> int:
@@ -142,23 +142,38 @@ def lutram_luts(width: int, depth: int) -> int:
     return width * _pow2(depth) // 64
 
 
+def ram_impl(width: int, depth: int) -> str:
+    """Where a RAM read and written at one address each cycle lives (registers, lutram or bram): in
+    LUTRAM while it costs at most LUTRAM_PER_BRAM18 LUTs per 18 Kb BRAM it replaces (RAM128X1S at
+    2 LUTs a bit, RAM256X1S at 4, banks of those joined by a multiplexer beyond), as Yosys decides
+    on every point of the sweep (calibration: line_buffer; a 200 x 12 row is 48 LUTs, not a BRAM)."""
+    if depth <= 2:
+        return "registers"
+    return "lutram" if _single_port_lutram(width, depth) <= LUTRAM_PER_BRAM18 * bram18_for(width, depth) else "bram"
+
+
+def _single_port_lutram(width: int, depth: int) -> int:
+    banks = math.ceil(depth / 256)
+    return lutram_luts(width, depth) + (banks - 1) * width
+
+
 def ram(width: int, depth: int) -> Cost:
-    """A RAM read and written at one address each cycle (a line-buffer row), registered read.
-    Yosys keeps up to 128 words in LUTRAM (plus the read register) and puts deeper ones in
-    RAMB18E1/RAMB36E1 (registered inside), whatever the width (calibration: line_buffer)."""
+    """A RAM read and written at one address each cycle (a line-buffer row), registered read, where
+    `ram_impl` puts it (qgen writes that choice as BIND_STORAGE: Vitis builds what was priced)."""
     if width <= 0 or depth <= 0:
         return Cost()
-    if depth <= 2:
+    impl = ram_impl(width, depth)
+    if impl == "registers":
         return Cost(ff=width * depth)
-    if depth <= LUTRAM_MAX_DEPTH:
-        return Cost(lut=lutram_luts(width, depth), ff=width)
+    if impl == "lutram":
+        return Cost(lut=_single_port_lutram(width, depth), ff=width)
     return Cost(bram_18k=bram18_for(width, depth))
 
 
 def dual_port_ram(width: int, depth: int, impl: str | None = None) -> tuple[Cost, str]:
     """A RAM written at one address and read at another in the same cycle (BIND_STORAGE ram_s2p: the
     conv's row memory), and its implementation: LUTRAM (RAM32M/RAM64M banks with a read register,
-    as the FIFOs' LUTRAM: calibration fifo) while it costs fewer than FIFO_LUTRAM_PER_BRAM18 LUTs per
+    as the FIFOs' LUTRAM: calibration fifo) while it costs fewer than LUTRAM_PER_BRAM18 LUTs per
     18 Kb BRAM it replaces, else RAMB18E1/RAMB36E1 in simple dual-port mode. `impl` forces one."""
     if width <= 0 or depth <= 0:
         return Cost(), "lutram"
@@ -166,7 +181,7 @@ def dual_port_ram(width: int, depth: int, impl: str | None = None) -> tuple[Cost
     luts = lutram_luts_dual(width, depth) + (banks - 1) * width
     brams = bram18_for(width, depth)
     if impl is None:
-        impl = "bram" if luts >= FIFO_LUTRAM_PER_BRAM18 * brams else "lutram"
+        impl = "bram" if luts >= LUTRAM_PER_BRAM18 * brams else "lutram"
     return (Cost(bram_18k=brams) if impl == "bram" else Cost(lut=luts, ff=width)), impl
 
 
@@ -197,6 +212,13 @@ def distinct_columns(width: int, depth: int) -> float:
     return max(0.0, n * (1 - (1 - 1 / n) ** width) - 2 * (1 - (1 - 1 / n) ** width))
 
 
+def rom_impl(width: int, depth: int) -> str:
+    """Where a constant table lives: logic (LUTs; BIND_STORAGE impl=lutram) or bram, as `rom` prices it."""
+    if width <= 0 or depth <= 1:
+        return "logic"
+    return "bram" if width * depth > ROM_BITS_PER_BRAM18 * bram18_for(width, depth) else "logic"
+
+
 def rom(width: int, depth: int) -> Cost:
     """A constant ROM with registered read (the weights), as Yosys maps it (calibration: weights):
     logic (one LUT6 per output bit per 64 words of the power-of-two address space, MUXF7/F8 to join
@@ -206,9 +228,8 @@ def rom(width: int, depth: int) -> Cost:
         return Cost()
     if depth == 1:
         return Cost()       # constants
-    brams = bram18_for(width, depth)
-    if width * depth > ROM_BITS_PER_BRAM18 * brams:
-        return Cost(bram_18k=brams)
+    if rom_impl(width, depth) == "bram":
+        return Cost(bram_18k=bram18_for(width, depth))
     cols = distinct_columns(width, depth)
     return Cost(lut=cols * rom_luts_per_bit(depth), ff=cols)
 
@@ -222,6 +243,15 @@ def rom_luts_per_bit(depth: int) -> float:
     if depth <= 8:
         return ROM_SMALL_LUTS[math.ceil(math.log2(depth))]
     return max(1.0, _pow2(depth) / 64)
+
+
+def fifo_impl(width: int, depth: int) -> str:
+    """Where a stream FIFO lives, as `fifo` prices it: registers (1-2 deep), srl (up to 32), lutram or bram."""
+    if depth <= 2:
+        return "registers"
+    if depth <= SRL_MAX_DEPTH:
+        return "srl"
+    return "bram" if lutram_luts_dual(width, depth) >= LUTRAM_PER_BRAM18 * bram18_for(width, depth) else "lutram"
 
 
 def fifo(width: int, depth: int) -> Cost:
@@ -239,7 +269,7 @@ def fifo(width: int, depth: int) -> Cost:
     pointers = math.ceil(math.log2(depth))
     ctrl = Cost(lut=2 * pointers + 2, ff=3 * pointers + 1)
     brams = bram18_for(width, depth)
-    if lutram_luts_dual(width, depth) >= FIFO_LUTRAM_PER_BRAM18 * brams:
+    if fifo_impl(width, depth) == "bram":
         return Cost(bram_18k=brams) + ctrl
     banks = math.ceil(depth / 64)
     return Cost(lut=lutram_luts_dual(width, depth) + (banks - 1) * width, ff=width) + ctrl
@@ -405,10 +435,9 @@ MULT_W2 = (2.0, -1.0)                                   # mult_lut, W = 2: 2A - 
 THR_CONST, THR_SMALL, THR_SMALL_PER_ADDR_BIT, THR_LARGE, THR_PER_64 = 0.258, 0.39, 0.204, -0.222, 1.942
 ROM_SMALL_LUTS = (0.0, 0.0, 0.1, 0.87)                  # weights: LUTs per distinct bit, tables of 2^k words
 ROM_BITS_PER_BRAM18 = 9000                              # weights, thresholds: logic up to 8,192 bits per BRAM18, BRAM from 9,216
-LUTRAM_MAX_DEPTH = 128                                  # line_buffer: LUTRAM up to 128 words, BRAM from 256
 WINDOW_PER_INPUT, WINDOW_C = 0.46, -0.6                 # window: LUTs per lane bit, SF > 4 inputs
 DSP_TREE_SCALE = 0.6        # lane (mult=dsp, SIMD >= 8): Yosys's xilinx_dsp packs part of the adder tree into
                             # the DSP post-adders; fitted on 6 DSP lanes (0.53-0.95 of the fabric tree, median
                             # 0.62); trees of 1-3 products kept their fabric adders
 FIFO_SRL_LUT = 8                                        # fifo: counter, full/empty, read address
-FIFO_LUTRAM_PER_BRAM18 = 64                             # fifo: LUTRAM while cheaper than this per BRAM18
+LUTRAM_PER_BRAM18 = 64      # fifo, line_buffer: LUTRAM while it costs at most this per BRAM18 it replaces

@@ -116,6 +116,16 @@ def _peak(writes: np.ndarray, reads: np.ndarray) -> int:
     return int((np.arange(1, writes.size + 1) - np.searchsorted(reads, writes, side="right")).max())
 
 
+def steady_interval(frame_done: list[int]) -> int:
+    """The longest gap between consecutive frames after the first (whose gap includes filling the
+    pipeline): a design whose FIFOs make it alternate fast and slow frames keeps up only with the
+    slow gap, which the last gap alone can hide. One frame: its own completion time."""
+    gaps = np.diff(frame_done)
+    if gaps.size == 0:
+        return int(frame_done[0])
+    return int(gaps[1:].max() if gaps.size > 1 else gaps[0])
+
+
 def _result(model: TimingModel, style: str, frames: int, trace: events.Trace, depths: dict) -> SimResult:
     out = next((s for k in model.kernels for s in k.outputs if s in model.external), None)
     frame_done = []
@@ -125,10 +135,8 @@ def _result(model: TimingModel, style: str, frames: int, trace: events.Trace, de
         frame_done = [int(written[(f + 1) * per_frame - 1]) + 1 for f in range(frames)
                       if written.size >= (f + 1) * per_frame]
     interval = None
-    if trace.done and len(frame_done) >= 2:
-        interval = frame_done[-1] - frame_done[-2]
-    elif trace.done and frame_done:
-        interval = frame_done[0]
+    if trace.done and frame_done:
+        interval = steady_interval(frame_done)
     fps = 1e9 / (interval * model.clock_ns) if interval else None
     fifo_rows = [{"name": n, "depth": depths[n], "peak": _peak(trace.writes[n], trace.reads[n])} for n in model.depths]
     kernel_rows = [{"name": k.name, "busy_cycles": k.schedule.iterations * frames,

@@ -107,6 +107,7 @@ def right_size(model: TimingModel, sized: dict[str, int], frames: int, floors: d
     `cost(fifo, depth)` (LUT-equivalents) leaves out steps saving less than MIN_SAVING and orders
     the FIFOs by what they could save; without it, every FIFO deeper than a shift register is tried."""
     margin = dict(depth_factor=READ_AHEAD_FACTOR, depth_add=READ_AHEAD_STAGES)
+    frames += 2         # at least two steady gaps between frames: a FIFO that makes them alternate shows
     target = {}
     for style in STYLES:
         run = simulate(model, frames=frames, style=style, depths=sized, **margin)
