@@ -22,13 +22,16 @@ from ..timing.schedule import model_to_json
 from ..timing.sizing import Sizing, size_fifos
 
 
-def assign_depths(design, clock_ns: float = 10.0) -> Sizing:
+def assign_depths(design, clock_ns: float = 10.0, right_size: bool = True) -> Sizing:
     """Size every FIFO with the timing model and set the streams' depths; returns the sizing
     (depths, and the check runs' interval and frame rate). The sizing of a given set of schedules
-    is kept in qgen's cache: an edited template or a rerun on the same checkpoint reuses it."""
+    is kept in qgen's cache: an edited template or a rerun on the same checkpoint reuses it.
+    `right_size=False` keeps the peak depths (a bound from above, seconds faster: the fitter's check)."""
     model = design.timing_model(clock_ns)
     store = cache.shared()
-    key = cache.content_key("fifo", cache.code_version(), json.dumps(model_to_json(model), sort_keys=True))
+    schedules = model_to_json(model)
+    schedules["streams"] = sorted(s["name"] for s in schedules["streams"])     # sizing ignores declared depths
+    key = cache.content_key("fifo", cache.code_version(), json.dumps(schedules, sort_keys=True), str(right_size))
     sizing = None
     stored = store.get_json("fifo", key)
     if stored is not None:
@@ -37,7 +40,7 @@ def assign_depths(design, clock_ns: float = 10.0) -> Sizing:
         except ValueError:
             store.discard("fifo", key)
     if sizing is None:
-        sizing = size_fifos(model, floors=required_depths(design), cost=fifo_cost(design))
+        sizing = size_fifos(model, floors=required_depths(design), cost=fifo_cost(design), right_size=right_size)
         store.put_json("fifo", key, sizing.to_data())
     for name, depth in sizing.depths.items():
         design.streams[name].depth = depth
@@ -45,14 +48,15 @@ def assign_depths(design, clock_ns: float = 10.0) -> Sizing:
 
 
 def fifo_cost(design):
-    """A FIFO's cost at a depth in LUT-equivalents (BRAM_18K at the xc7z020's 190 LUTs each, FFs at
-    half a LUT: codegen/resources/equivalents.py), for right-sizing to weigh what a depth saves."""
+    """A FIFO's cost at a depth: (LUT-equivalents, (LUT, FF, BRAM_18K)), BRAM_18K at the xc7z020's
+    190 LUTs each and FFs at half a LUT (codegen/resources/equivalents.py), for right-sizing to weigh
+    what a depth saves without trading one resource for another."""
     from ..resources.estimate import stream_width
     from ..resources.formulas import fifo
 
-    def cost(name: str, depth: int) -> float:
+    def cost(name: str, depth: int) -> tuple[float, tuple]:
         c = fifo(stream_width(design, name), depth)
-        return c.lut + 0.5 * c.ff + 190 * c.bram_18k
+        return c.lut + 0.5 * c.ff + 190 * c.bram_18k, (c.lut, c.ff, c.bram_18k)
     return cost
 
 

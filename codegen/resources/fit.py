@@ -93,6 +93,10 @@ class Fitter:
         _, used, _ = self.cheapest_fitting(max(self.candidate_intervals()))
         return [r for r in BUDGETED if used[r] > self.budget[r]]
 
+    def charge(self, extra: dict) -> None:
+        """Count `extra` resources as fixed cost from now on (what the quick FIFO depths missed)."""
+        self.fixed = {r: self.fixed[r] + extra.get(r, 0) for r in self.fixed}
+
     def fits(self, used: dict) -> bool:
         return all(used[r] <= self.budget[r] for r in BUDGETED)
 
@@ -198,11 +202,38 @@ def cheapest_at_fps(fitter: Fitter, fps: float, clock_ns: float) -> tuple[Foldin
     return fitter.cheapest_fitting(intervals[bisect.bisect_right(intervals, target) - 1])
 
 
+SIZING_ROUNDS = 3
+
+
+def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=None) -> tuple[Folding, dict, bool]:
+    """`pick(fitter)` -> (folding, resources, fits), checked on the design the project will have.
+    The fitter prices FIFOs at quick depths (a skip's C-order backlog + slack, 2 elsewhere) and the
+    fixed part of the design at full folding; the timing model sizes FIFOs deeper where kernels run
+    in bursts. When the design with peak-sized FIFOs (an upper bound of what right-sizing leaves)
+    is over budget, the gap between it and the fitter's figure is charged as fixed cost and the
+    folding is picked again."""
+    from ..hls.fifo import assign_depths
+
+    folding, used, ok = pick(fitter)
+    for _ in range(SIZING_ROUNDS):
+        if not ok:
+            break
+        design = build_design(graph, folding)
+        assign_depths(design, clock_ns, right_size=False)   # peak depths: right-sizing only lowers costs
+        sized = totals(kernel_rows(design, calibration))
+        if fitter.fits(sized):
+            return folding, {r: sized[r] for r in BUDGETED}, True
+        fitter.charge({r: max(0, sized[r] - used[r]) for r in BUDGETED})
+        folding, used, ok = pick(fitter)
+    return folding, used, ok
+
+
 def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
                     headroom: float = DEFAULT_HEADROOM, calibration=None) -> Folding:
     """The least-resource folding reaching `fps` frames/s; QgenError when impossible."""
     fitter = Fitter(graph, available, headroom, calibration)
-    folding, used, ok = cheapest_at_fps(fitter, fps, clock_ns)
+    folding, used, ok = with_sized_fifos(fitter, lambda f: cheapest_at_fps(f, fps, clock_ns), graph, clock_ns,
+                                         calibration)
     if not ok:
         raise QgenError(_overflow_message(fitter, used, f"{fps:g} frames/s does not fit"))
     return folding
@@ -224,11 +255,14 @@ def choose_folding(graph, part, clock_ns: float, *, folding_path=None, folding: 
     if target_fps is not None:
         return folding_for_fps(graph, available, target_fps, clock_ns, headroom, calibration), None
     fitter = Fitter(graph, available, headroom, calibration)
-    if fit:
-        return fastest_fitting(fitter), None
     try:
-        return fastest_fitting(fitter), None
+        folding, used, ok = with_sized_fifos(fitter, fastest_within_budget, graph, clock_ns, calibration)
+        if not ok:
+            raise QgenError(_overflow_message(fitter, used, "does not fit even fully folded"))
+        return folding, None
     except QgenError as exc:
+        if fit:
+            raise
         # best effort: the fastest folding within the resources that can fit, so the user sees what
         # the design would need (e.g. weights beyond on-chip memory) instead of a useless slowest one
         over = fitter.overflowing()

@@ -101,11 +101,14 @@ def _steps(floor: int, sized: int) -> list[int]:
     return sorted(d for d in steps if max(MIN_DEPTH, floor) <= d < sized)
 
 
-def right_size(model: TimingModel, sized: dict[str, int], frames: int, floors: dict[str, int],
-               cost: Callable[[str, int], float] | None = None) -> dict[str, int]:
+def right_sized(model: TimingModel, sized: dict[str, int], frames: int, floors: dict[str, int],
+               cost: Callable[[str, int], tuple] | None = None) -> dict[str, int]:
     """Step 2 of the module doc: each FIFO at the smallest step keeping the peak-sized interval.
-    `cost(fifo, depth)` (LUT-equivalents) leaves out steps saving less than MIN_SAVING and orders
-    the FIFOs by what they could save; without it, every FIFO deeper than a shift register is tried."""
+    `cost(fifo, depth)` -> (LUT-equivalents, resources) leaves out steps that save less than
+    MIN_SAVING or need more of any resource (a BRAM FIFO shrunk into LUTRAM saves BRAMs for LUTs:
+    the peak-sized design must stay a bound of the right-sized one in every resource, which the
+    fitter relies on), and orders the FIFOs by what they could save; without it, every FIFO
+    deeper than a shift register is tried."""
     margin = dict(depth_factor=READ_AHEAD_FACTOR, depth_add=READ_AHEAD_STAGES)
     frames += 2         # at least two steady gaps between frames: a FIFO that makes them alternate shows
     target = {}
@@ -116,9 +119,9 @@ def right_size(model: TimingModel, sized: dict[str, int], frames: int, floors: d
         target[style] = run.interval_cycles
 
     def keeps_interval(depths: dict[str, int]) -> bool:
-        for style in STYLES:
-            run = simulate(model, frames=frames, style=style, depths=depths, **margin)
-            if run.deadlock or run.interval_cycles > target[style]:
+        for style in STYLES:     # what the solver cannot settle (a deadlock, deep backpressure) is a no
+            run = simulate(model, frames=frames, style=style, depths=depths, engine="solver", **margin)
+            if run is None or run.deadlock or run.interval_cycles > target[style]:
                 return False
         return True
 
@@ -128,12 +131,13 @@ def right_size(model: TimingModel, sized: dict[str, int], frames: int, floors: d
         steps = _steps(floors.get(name, MIN_DEPTH), sized[name])
         if cost is None:
             return steps
-        keep = cost(name, sized[name])
-        return [d for d in steps if cost(name, d) <= keep - MIN_SAVING]
+        keep, kept = cost(name, sized[name])
+        return [d for d in steps if cost(name, d)[0] <= keep - MIN_SAVING and
+                all(a <= b for a, b in zip(cost(name, d)[1], kept))]
 
     candidates = {name: worth(name) for name in sized}
-    order = sorted((n for n in sized if candidates[n]), key=lambda n: -(cost(n, sized[n]) - cost(n, candidates[n][0])
-                                                                      if cost else sized[n]))
+    order = sorted((n for n in sized if candidates[n]),
+                   key=lambda n: -(cost(n, sized[n])[0] - cost(n, candidates[n][0])[0] if cost else sized[n]))
     depths = dict(sized)
     for name in order:
         steps = candidates[name]
@@ -150,9 +154,10 @@ def right_size(model: TimingModel, sized: dict[str, int], frames: int, floors: d
 
 
 def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = None,
-               floors: dict[str, int] | None = None, cost: Callable[[str, int], float] | None = None) -> Sizing:
+               floors: dict[str, int] | None = None, cost: Callable[[str, int], tuple] | None = None,
+               right_size: bool = True) -> Sizing:
     """Depths for every FIFO (module doc); `floors`: the C-order backlog of skip FIFOs, below which
-    right-sizing does not look; `cost(fifo, depth)`: what a FIFO costs, in LUT-equivalents."""
+    right-sizing does not look; `cost(fifo, depth)`: what a FIFO costs (see `right_sized`)."""
     period = input_period(model)
     margin = dict(depth_factor=READ_AHEAD_FACTOR, depth_add=READ_AHEAD_STAGES)
     first = free_run(model, frames=1, style="stall", input_period=period, **margin)
@@ -165,7 +170,8 @@ def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = No
     depths = {name: MIN_DEPTH if p < MIN_DEPTH else p + 1 for name, p in peaks.items()}
     nominal = free_run(model, frames=1, style="stall")       # frames in flight at full speed
     frames = max(2, math.ceil(nominal.frame_done[0] / analytic_interval(model)) + 1)
-    depths = right_size(model, depths, frames, floors or {}, cost)
+    if right_size:
+        depths = right_sized(model, depths, frames, floors or {}, cost)
     for _ in range(8):
         results = {style: simulate(model, frames=frames, style=style, depths=depths) for style in STYLES}
         full = {b["fifo"] for r in results.values() if r.deadlock for b in r.blocked if b["state"] == FULL}
