@@ -18,6 +18,14 @@ with the estimator's formula for that piece (codegen/resources/formulas.py):
   fifo         a stream FIFO (shift register up to 32 deep, RAM with pointers beyond)
   window       the window multiplexer: SIMD lanes of A bits chosen among SF groups by a counter
   lane         one whole PE lane (multipliers + adders + accumulator + thresholds): the composition check
+  row_memory   the conv's row memory (kernels/conv.cpp.j2): written at one address, read at another,
+               in LUTRAM or BRAM as qgen binds it (ram_style follows formulas.dual_port_ram)
+  address      the window reader's address logic: tap counters, row-slot rotation, the tap's row and
+               column with their image bounds, slot * W + column
+  pool_lane    a fused max-pool's lanes: two compare-and-select per lane (kernels/maxpool_step.j2)
+
+The pieces added with the lean kernels (row_memory, address, pool_lane) keep a held-out split:
+points marked `held_out` were not used to fit anything, and their ratios are reported apart.
 
 Results are cached by content hash (Verilog + script + Yosys version) in bench/results/.yosys_cache/,
 so reruns only synthesize what changed. Writes bench/results/calibration.json and calibration.md:
@@ -223,6 +231,69 @@ def v_window(lane_bits: int, sf: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def v_row_memory(width: int, depth: int) -> str:
+    """A simple dual-port RAM (one write and one read address per cycle), bound where qgen binds it."""
+    ab = _clog2(depth)
+    style = "block" if formulas.dual_port_ram(width, depth)[1] == "bram" else "distributed"
+    return f"""module top(input clk, input we, input [{ab - 1}:0] wa, input [{ab - 1}:0] ra, input [{width - 1}:0] din,
+           output reg [{width - 1}:0] dout);
+  (* ram_style = "{style}" *) reg [{width - 1}:0] mem [0:{depth - 1}];
+  always @(posedge clk) begin
+    if (we) mem[wa] <= din;
+    dout <= mem[ra];
+  end
+endmodule
+"""
+
+
+def v_address(h: int, w: int, k: int, groups: int) -> str:
+    """conv.cpp.j2's window reader: the tap counters (ky, kx, channel group g) advancing each producing
+    iteration, the slot of the window's top row rotating each row, and per iteration the tap's row
+    and column, their image bounds and the address slot * W + column (registered). The position
+    counters r, c are the loop's own (control) and come in as inputs."""
+    rb, cb = _clog2(h + k), _clog2(w + k)
+    gb, kb, ab = _clog2(max(groups, 2)), _clog2(max(k, 2)), _clog2(k * w)
+    return f"""module top(input clk, input rst, input produce, input next_row, input [{rb - 1}:0] r, input [{cb - 1}:0] c,
+           output reg [{ab - 1}:0] addr, output reg in_image);
+  reg [{kb - 1}:0] ky, kx, top;
+  reg [{gb - 1}:0] g;
+  always @(posedge clk) if (rst) begin ky <= 0; kx <= 0; g <= 0; top <= {1 % k}; end else begin
+    if (produce) begin
+      if (g == {groups - 1}) begin
+        g <= 0;
+        if (kx == {k - 1}) begin kx <= 0; ky <= (ky == {k - 1}) ? 0 : ky + 1; end else kx <= kx + 1;
+      end else g <= g + 1;
+    end
+    if (next_row) top <= (top == {k - 1}) ? 0 : top + 1;
+  end
+  wire signed [{rb + 1}:0] row = $signed({{2'b0, r}}) - {k - 1} + ky;
+  wire signed [{cb + 1}:0] col = $signed({{2'b0, c}}) - {k - 1} + kx;
+  wire col_in = col >= 0 && col < {w};
+  wire [{kb}:0] sum = top + ky;
+  wire [{kb - 1}:0] slot = (sum >= {k}) ? sum - {k} : sum;
+  wire [{cb - 1}:0] at = col_in ? col[{cb - 1}:0] : 0;
+  always @(posedge clk) begin
+    addr <= slot * {w} + at;
+    in_image <= row >= 0 && row < {h} && col_in;
+  end
+endmodule
+"""
+
+
+def v_pool_lane(lanes: int, a: int) -> str:
+    """kernels/maxpool_step.j2's lanes: pair = max(v, left), pooled = max(pair, upper), per lane."""
+    n = lanes * a
+    lines = [f"module top(input clk, input [{n - 1}:0] v, input [{n - 1}:0] left, input [{n - 1}:0] upper,",
+             f"           output reg [{n - 1}:0] pair, output reg [{n - 1}:0] pooled);",
+             "  integer i;", f"  reg [{a - 1}:0] p;", "  always @(posedge clk) begin",
+             f"    for (i = 0; i < {lanes}; i = i + 1) begin",
+             f"      p = (v[i*{a} +: {a}] > left[i*{a} +: {a}]) ? v[i*{a} +: {a}] : left[i*{a} +: {a}];",
+             f"      pair[i*{a} +: {a}] <= p;",
+             f"      pooled[i*{a} +: {a}] <= (p > upper[i*{a} +: {a}]) ? p : upper[i*{a} +: {a}];",
+             "    end", "  end", "endmodule"]
+    return "\n".join(lines) + "\n"
+
+
 def v_lane(w: int, a: int, simd: int, acc: int, out_bits: int, nf: int, thr_bits: int, dsp: bool = False) -> str:
     """One PE: SIMD products, adder tree, accumulator, then the threshold search on the new sum.
     With `dsp`, products narrower than 9 bits are computed 9 bits wide (kept), since Yosys only
@@ -364,6 +435,25 @@ def points(quick: bool) -> list[dict]:
              (4, 6, 16, 13, 2, 2, "lut"), (8, 8, 8, 20, 8, 1, "lut"), (6, 6, 16, 18, 4, 4, "dsp")]
     for w, a, s, acc, b, nf, mult in (lanes[7:] if not quick else lanes[:2]):
         out.append(dict(piece="lane", w=w, a=a, simd=s, acc=acc, out_bits=b, nf=nf, thr_bits=acc, mult=mult))
+    out += lean_points(quick)
+    return out
+
+
+def lean_points(quick: bool) -> list[dict]:
+    """The pieces of the lean kernels, every third point held out (fit on the others only)."""
+    rows = [(w, 3 * d) for w, d in ((8, 128), (40, 128), (16, 64), (64, 16), (96, 32), (128, 16), (256, 8), (24, 64),
+                                     (48, 32), (192, 16), (32, 128), (12, 64), (384, 16), (80, 64), (160, 8))]
+    addresses = [(128, 128, 1), (64, 64, 2), (32, 32, 4), (16, 16, 8), (8, 8, 16), (128, 128, 8), (16, 16, 1),
+                 (64, 64, 16), (4, 4, 32), (32, 32, 1), (8, 8, 2), (128, 128, 2)]
+    pools = [(1, 2), (2, 3), (4, 5), (8, 2), (16, 3), (1, 6), (2, 8), (32, 2), (64, 3), (4, 2), (8, 6), (128, 2)]
+    if quick:
+        rows, addresses, pools = rows[:2], addresses[:2], pools[:2]
+    out = [dict(piece="row_memory", width=w, depth=d) for w, d in rows]
+    out += [dict(piece="address", h=h, w=w, k=3, groups=g) for h, w, g in addresses]
+    out += [dict(piece="pool_lane", lanes=n, a=a) for n, a in pools]
+    for piece in ("row_memory", "address", "pool_lane"):
+        for i, pt in enumerate(p for p in out if p["piece"] == piece):
+            pt["held_out"] = i % 3 == 2
     return out
 
 
@@ -387,6 +477,12 @@ def verilog_of(pt: dict) -> tuple[str, bool]:
     if k == "lane":
         return (v_lane(pt["w"], pt["a"], pt["simd"], pt["acc"], pt["out_bits"], pt["nf"], pt["thr_bits"],
                        pt["mult"] == "dsp"), pt["mult"] == "dsp")
+    if k == "row_memory":
+        return v_row_memory(pt["width"], pt["depth"]), False
+    if k == "address":
+        return v_address(pt["h"], pt["w"], pt["k"], pt["groups"]), False
+    if k == "pool_lane":
+        return v_pool_lane(pt["lanes"], pt["a"]), False
     raise ValueError(k)
 
 
@@ -435,6 +531,16 @@ def write_markdown(path: Path, data: dict) -> None:
         bram = f"{e['bram_18k']['exact']}/{e['points']}" if "bram_18k" in e else f"{e['points']}/{e['points']} (0)"
         lines.append(f"| {piece} | {e['points']} | {f(e, 'lut', 'median')} | {lut} | {f(e, 'ff', 'median')} | "
                      f"{f(e, 'ff', 'worst')} | {dsp} | {bram} |")
+    if data.get("held_out"):
+        lines += ["", "## Held-out points of the lean-kernel pieces",
+                  "", "Every third point of row_memory, address and pool_lane was kept out of the fit "
+                  "(row_memory has nothing fitted: LUTRAM and BRAM counts are structural; address and pool_lane "
+                  "have their coefficients fitted on the other points). Out of sample:", "",
+                  "| piece | points | LUT median | LUT worst (min–max) | FF median | BRAM_18K exact |", "|---|---|---|---|---|---|"]
+        for piece, e in data["held_out"].items():
+            lut = f"{f(e, 'lut', 'worst')} ({f(e, 'lut', 'min')}–{f(e, 'lut', 'max')})" if "lut" in e else "–"
+            bram = f"{e['bram_18k']['exact']}/{e['points']}" if "bram_18k" in e else f"{e['points']}/{e['points']} (0)"
+            lines.append(f"| {piece} | {e['points']} | {f(e, 'lut', 'median')} | {lut} | {f(e, 'ff', 'median')} | {bram} |")
     if data.get("example_layers"):
         lines += ["", "## The example's conv layers: MAC array (multipliers + adders + thresholds) at the fitted folding",
                   "", "PE lanes synthesized as one module (`lane`) times PE; folding from "
@@ -484,11 +590,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few points per piece")
     parser.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2, each niced)")
     parser.add_argument("--no-example", action="store_true", help="skip the example's layers")
+    parser.add_argument("--pieces", default=None,
+                        help="comma list: synthesize only these pieces and keep the others' last results")
     args = parser.parse_args()
     binary = yosys_binary()
     version = yosys_version(binary)
     pts = points(args.quick)
-    layer_jobs = [] if args.no_example else example_layers(binary, version)
+    only = set(args.pieces.split(",")) if args.pieces else None
+    if only is not None:
+        pts = [p for p in pts if p["piece"] in only]
+    layer_jobs = [] if args.no_example or only is not None else example_layers(binary, version)
     todo = pts + [pt for _, _, pt in layer_jobs]
     start = time.time()
 
@@ -507,7 +618,8 @@ def main() -> None:
     for pt, res in zip(pts, results):
         est = estimate_of(pt)
         real = res["resources"]
-        rows.append({"piece": pt["piece"], "params": {k: v for k, v in pt.items() if k != "piece"},
+        rows.append({"piece": pt["piece"], "params": {k: v for k, v in pt.items() if k not in ("piece", "held_out")},
+                     "held_out": pt.get("held_out", False),
                      "estimate": {k: est[k] for k in RESOURCES}, "yosys": real, "cells": res["cells"],
                      "ratio": {k: ratio(est[k], real[k]) for k in RESOURCES}})
     layers = []
@@ -517,10 +629,15 @@ def main() -> None:
         est = {k: pe * est[k] for k in RESOURCES}
         layers.append({"name": name, "pe": pe, **{k: pt[k] for k in ("w", "a", "simd", "acc", "nf", "out_bits", "thr_bits", "mult")},
                        "estimate": est, "yosys": real, "ratio_lut": est["lut"] / real["lut"]})
+    suffix = "_quick" if args.quick else ""
+    if only is not None:        # the other pieces' last results stay
+        last = json.loads((RESULTS / f"calibration{suffix}.json").read_text())
+        rows = [r for r in last["points"] if r["piece"] not in only] + rows
+        layers = last.get("example_layers", [])
     data = {"yosys": version, "script": script(True).replace("; tee -q -o stat.txt stat", "; stat")
             + " (-nodsp for fabric pieces)", "generated": time.strftime("%Y-%m-%d"),
-            "quick": args.quick, "summary": summarize_points(rows), "example_layers": layers, "points": rows}
-    suffix = "_quick" if args.quick else ""
+            "quick": args.quick, "summary": summarize_points(rows), "held_out": summarize_points(
+                [r for r in rows if r.get("held_out")]), "example_layers": layers, "points": rows}
     (RESULTS / f"calibration{suffix}.json").write_text(json.dumps(data, indent=1) + "\n")
     write_markdown(RESULTS / f"calibration{suffix}.md", data)
     print(f"wrote bench/results/calibration{suffix}.md/.json in {time.time() - start:.0f} s")

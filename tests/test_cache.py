@@ -182,10 +182,13 @@ def test_folding_and_fifo_sizing_are_reused_only_for_the_same_inputs(tiny_checkp
     part = resolve_part("xc7z020")
     options = dict(fit=False, target_fps=None, headroom=0.8)
     folding, _ = fit_cache.choose_folding_cached(graph, part, 10.0, **options)
-    assert fit_cache.choose_folding_cached(graph, part, 10.0, **options)[0] == folding and calls == ["fit"]
+    first = list(calls)     # the fit, and the FIFO sizings it checks its folding with
+    assert first.count("fit") == 1
+    assert fit_cache.choose_folding_cached(graph, part, 10.0, **options)[0] == folding and calls == first
     fit_cache.choose_folding_cached(graph, part, 10.5, **options)
     fit_cache.choose_folding_cached(graph, part, 10.0, **{**options, "headroom": 0.81})
-    assert calls == ["fit"] * 3
+    assert calls.count("fit") == 3
+    del calls[:]
 
     first = fifo.assign_depths(build_design(graph, folding)).depths
     assert fifo.assign_depths(build_design(graph, folding)).depths == first
@@ -245,7 +248,8 @@ def test_a_project_from_the_cache_is_the_project_without_it(cli, tiny_checkpoint
     cold, warm = tmp_path / "cold", tmp_path / "warm"
     assert cli("hls", "--model", tiny_checkpoint, "--out", cold, "--images", "1").exit_code == 0
     kinds = {k: v["entries"] for k, v in store.info()["kinds"].items()}
-    assert all(kinds[k] == 1 for k in ("lowered", "fold", "fifo", "lint")), kinds
+    # (the fitter checks its folding with peak-sized FIFOs: a sizing of its own besides the project's)
+    assert all(kinds[k] == 1 for k in ("lowered", "fold", "lint")) and kinds["fifo"] >= 1, kinds
     assert cli("hls", "--model", tiny_checkpoint, "--out", warm, "--images", "1").exit_code == 0
     assert {k: v["entries"] for k, v in store.info()["kinds"].items()} == kinds      # all hits
     assert _tree(cold) == _tree(warm)

@@ -128,7 +128,7 @@ def test_hand_checked_conv_estimate():
     memory = op.estimate(g, LayerFold(pe=2, simd=2, mult="lut")).parts
     assert memory["line_buffer"] == F.dual_port_ram(2 * 4, 3 * 8)[0]          # 24 pixels of 2 x 4 bits
     assert memory["window"] == F.window_mux(2 * 4, 1) + F.Cost(ff=4 * 2)      # one channel group: no mux
-    assert memory["address"] == F.window_address(8, 8, 3)
+    assert memory["address"] == F.window_address(8, 8, 3, 1)
     assert op.cycles(g, LayerFold(2, 2)) == 8 * 8 * 2 * 9 + (9 * 9 - 8 * 8)
 
 

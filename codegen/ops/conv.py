@@ -315,7 +315,7 @@ class Conv(WeightedOp):
             memory, _ = formulas.dual_port_ram(x.channels * a, self.kernel * w)
             return (cost.add("line_buffer", memory)
                     .add("window", formulas.window_mux(fold.simd * a, x.channels // fold.simd) + results)
-                    .add("address", formulas.window_address(h, w, self.kernel)))
+                    .add("address", formulas.window_address(h, w, self.kernel, x.channels // fold.simd)))
         for buffer in self.carried_buffers(graph, fold):   # K - 1 rows (partitioned dim 1)
             row = (formulas.register_buffer if buffer.storage == REGISTERS else formulas.ram)(x.channels * a, w)
             cost = cost.add("line_buffer", row * (self.kernel - 1))

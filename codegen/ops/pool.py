@@ -8,7 +8,7 @@ import numpy as np
 from ..hls.cpp import code_type, pixel_type
 from ..hls.dependence import REGISTERS, CarriedBuffer
 from ..ir.tensor import Tensor
-from ..resources.formulas import Breakdown, Cost, ram, ram_impl, register_buffer
+from ..resources.formulas import Breakdown, Cost, pool_lanes, ram, ram_impl, register_buffer
 from .base import EPILOGUE, Op, register_op
 
 
@@ -65,7 +65,7 @@ class MaxPool2x2(Op):
         rows = Cost()
         for buffer, words in ((partial, x.shape[2] // 2 * nf), (left, nf)):
             rows = rows + (register_buffer if buffer.storage == REGISTERS else ram)(lanes * a, words)
-        return Breakdown(line_buffer=rows, window=Cost(lut=3 * lanes * a, ff=2 * lanes * a + x.channels * a))
+        return Breakdown(line_buffer=rows, window=pool_lanes(lanes, a) + Cost(ff=x.channels * a))
 
     def _alone(self, graph) -> np.ndarray:
         _, h, w = graph.tensors[self.inputs[0]].shape

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..hls.design import Design
 from ..hls.folding import LayerFold
 from .calibration import Calibration, calibrate_row
-from .formulas import YOSYS_REFERENCE, Breakdown, Cost, fifo
+from .formulas import PART_SOURCES, YOSYS_REFERENCE, Breakdown, Cost, fifo
 
 
 def stream_width(design: Design, stream: str) -> int:
@@ -73,6 +73,7 @@ def estimate_report(design: Design, part, clock_ns: float, timing: dict | None =
     if timing is not None:
         extra.update(interval_source="timing model (qgen simulate)", timing=timing)
     extra["resource_model"] = "calibrated against " + YOSYS_REFERENCE   # see formulas.py
+    extra["part_sources"] = PART_SOURCES
     if calibration is not None:
         extra["calibration"] = calibration.to_json()
     return summarize(source="estimate", part=part.full, clock_ns=clock_ns, layers=rows, total=totals(rows),

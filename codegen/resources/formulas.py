@@ -36,6 +36,22 @@ CONTROL_FF = 64              # heuristic: loop counters, valid bits of the pipel
 SRL_MAX_DEPTH = 32           # one SRLC32E per bit: FIFOs up to 32 deep live in shift-register LUTs
 
 PARTS = ("multipliers", "adders", "thresholds", "weights", "line_buffer", "window", "address", "fifo", "control")
+
+# What backs each part of a breakdown (reported with every estimate): the Yosys sweep's pieces
+# (bench/results/calibration.md), or a guess, said so.
+PART_SOURCES = {
+    "multipliers": "calibrated (mult_lut, mult_dsp)",
+    "adders": "calibrated (adders)",
+    "thresholds": "calibrated (thresholds)",
+    "weights": "calibrated (weights)",
+    "line_buffer": "calibrated (line_buffer, row_memory)",
+    "window": "calibrated (window, pool_lane); the register window's new-column select and the pooled "
+              "pixel register are estimates",
+    "address": "calibrated (address)",
+    "fifo": "calibrated (fifo)",
+    "control": "estimate: FINN's 300 LUT per matrix-vector kernel (loop control, handshakes, pipeline "
+               "registers), 50-80 per pixel-wise kernel; no synthesized reference",
+}
 BREAKDOWN_KEYS = ("lut", "ff", "dsp", "bram_18k")
 
 
@@ -185,13 +201,23 @@ def dual_port_ram(width: int, depth: int, impl: str | None = None) -> tuple[Cost
     return (Cost(bram_18k=brams) if impl == "bram" else Cost(lut=luts, ff=width)), impl
 
 
-def window_address(h: int, w: int, k: int) -> Cost:
-    """Heuristic until bench/calibrate.py measures it: the address logic of conv.cpp.j2's window
-    reader: the tap counters (ky, kx, channel group), the row-slot rotation, the tap's row and column
-    with their four image-bound compares, and the slot * W + column adder."""
-    row_bits, col_bits = max(1, (h + k).bit_length()), max(1, (w + k).bit_length())
+def window_address(h: int, w: int, k: int, groups: int = 1) -> Cost:
+    """The address logic of conv.cpp.j2's window reader: the tap counters (ky, kx, channel group),
+    the row-slot rotation, the tap's row and column with their four image-bound compares, and the
+    slot * W + column address (calibration: address, fitted on 8 points, 4 held out). Yosys folds it
+    into ~17 LUTs whatever the map when W is a power of two (the product is a shift); otherwise the
+    adder costs a LUT per address bit (structural, not on the sweep)."""
     address = max(1, (k * w).bit_length())
-    return Cost(lut=2 * row_bits + 3 * col_bits + address + 12, ff=address + 8)
+    group_bits = max(1, (groups - 1).bit_length())
+    adder = 0 if w & (w - 1) == 0 else address
+    return Cost(lut=ADDRESS_LUT + adder, ff=ADDRESS_FF_PER_BIT * address + ADDRESS_FF_PER_GROUP_BIT * group_bits
+                + ADDRESS_FF)
+
+
+def pool_lanes(lanes: int, bits: int) -> Cost:
+    """A max-pool's lanes, two compare-and-select of `bits`-bit codes each (kernels/maxpool_step.j2),
+    registered (calibration: pool_lane, fitted on 8 points, 4 held out)."""
+    return Cost(lut=lanes * max(POOL_LUT_PER_BIT * bits + POOL_LUT_PER_LANE, float(bits)), ff=2 * lanes * bits)
 
 
 def register_buffer(width: int, depth: int) -> Cost:
@@ -423,6 +449,12 @@ def calibration_point(pt: dict) -> Cost:
         parts = mvau(1, pt["simd"], pt["w"], pt["a"], pt["acc"], 1, (pt["out_bits"], pt["thr_bits"], pt["nf"]),
                      pt["mult"])
         return parts.parts["multipliers"] + parts.parts["adders"] + parts.parts["thresholds"]
+    if k == "row_memory":
+        return dual_port_ram(pt["width"], pt["depth"])[0]
+    if k == "address":
+        return window_address(pt["h"], pt["w"], pt["k"], pt["groups"])
+    if k == "pool_lane":
+        return pool_lanes(pt["lanes"], pt["a"])
     raise ValueError(f"unknown calibration piece {k!r}")
 
 
@@ -441,3 +473,6 @@ DSP_TREE_SCALE = 0.6        # lane (mult=dsp, SIMD >= 8): Yosys's xilinx_dsp pac
                             # 0.62); trees of 1-3 products kept their fabric adders
 FIFO_SRL_LUT = 8                                        # fifo: counter, full/empty, read address
 LUTRAM_PER_BRAM18 = 64      # fifo, line_buffer: LUTRAM while it costs at most this per BRAM18 it replaces
+ADDRESS_LUT = 17                                        # address: median of the fit split (16-17 LUTs)
+ADDRESS_FF_PER_BIT, ADDRESS_FF_PER_GROUP_BIT, ADDRESS_FF = 0.93, 1.20, 6.73   # address: least squares
+POOL_LUT_PER_BIT, POOL_LUT_PER_LANE = 3.9, -3.9          # pool_lane: least squares gave 3.945, -3.956; rounded down so every point is within 1.3

@@ -2,16 +2,17 @@
 
 `qgen report-resources --model M --parts all [--target-fps F]`. Each row is what `qgen hls --part P`
 would build: with F, the least-resource folding reaching F frames/s (`qgen hls --target-fps F`),
-without it the fastest folding within the budget (the default of `qgen hls`). The figures are the
-fitter's: resources with quick FIFO depths, and the frame rate of the slowest layer's interval;
-a generated project sizes its FIFOs with the timing model and `qgen simulate` refines the rate.
+without it the fastest folding within the budget (the default of `qgen hls`), both checked with
+the FIFO depths the timing model gives (peak depths: the project's right-sized ones cost no more).
+The frame rate is the slowest layer's interval; `qgen simulate` on the project refines it.
 """
 from __future__ import annotations
 
-from .fit import BUDGETED, Fitter, cheapest_at_fps, fastest_within_budget
+from .fit import BUDGETED, Fitter, cheapest_at_fps, fastest_within_budget, with_sized_fifos
 
 FPS_SOURCE = "the fitter's: one frame per slowest layer's interval (qgen simulate on the project refines it)"
-RESOURCE_SOURCE = "the fitter's estimate with quick FIFO depths (qgen hls sizes FIFOs with the timing model)"
+RESOURCE_SOURCE = ("the estimate with the timing model's peak FIFO depths (the project's right-sized FIFOs cost no "
+                   "more)")
 
 
 def part_table(graph, parts, clock_ns: float, target_fps: float | None, headroom: float,
@@ -27,10 +28,8 @@ def part_table(graph, parts, clock_ns: float, target_fps: float | None, headroom
     rows = []
     for part in parts:
         fitter = base.for_part(part.resources(), headroom)
-        if target_fps is not None:
-            folding, used, fits = cheapest_at_fps(fitter, target_fps, clock_ns)
-        else:
-            folding, used, fits = fastest_within_budget(fitter)
+        pick = (lambda f: cheapest_at_fps(f, target_fps, clock_ns)) if target_fps is not None else fastest_within_budget
+        folding, used, fits = with_sized_fifos(fitter, pick, graph, clock_ns, calibration)
         interval = fitter.interval(folding)
         available = {r: part.resources()[r] for r in BUDGETED}
         rows.append({
