@@ -45,12 +45,12 @@ PART_SOURCES = {
     "thresholds": "calibrated (thresholds)",
     "weights": "calibrated (weights)",
     "line_buffer": "calibrated (line_buffer, row_memory)",
-    "window": "calibrated (window, pool_lane); the register window's new-column select and the pooled "
-              "pixel register are estimates",
+    "window": "calibrated (window, pool_lane), except estimates for the register window's new-column "
+              "select and the pooled pixel register",
     "address": "calibrated (address)",
     "fifo": "calibrated (fifo)",
     "control": "estimate: FINN's 300 LUT per matrix-vector kernel (loop control, handshakes, pipeline "
-               "registers), 50-80 per pixel-wise kernel; no synthesized reference",
+               "registers), 50-80 per pixel-wise kernel, no synthesized reference",
 }
 BREAKDOWN_KEYS = ("lut", "ff", "dsp", "bram_18k")
 
