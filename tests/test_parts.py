@@ -9,7 +9,7 @@ import pytest
 from codegen.errors import QgenError
 from codegen.parts import PART_PATTERN, PARTS, resolve_part, resolve_parts, smallest_first
 from codegen.pipeline import lower
-from codegen.resources.fit import BUDGETED, Fitter, cheapest_at_fps, fastest_fitting
+from codegen.resources.fit import BUDGETED, Fitter, cheapest_at_fps, fastest_fitting, with_sized_fifos
 
 WEARABLE_PARTS = {"xc7z007s", "xc7z010", "xc7z014s", "xc7z015", "xc7s25", "xc7s50", "xc7a35t", "xc7a100t",
                   "xczu2cg", "xck26"}
@@ -103,7 +103,7 @@ def test_parts_table_lists_every_part_smallest_first_and_names_the_smallest_that
         assert row["fps"] >= fps and row["available"]["lut"] == PARTS[row["part"]].lut
     for row in rows[:: len(rows) // 3]:     # the shared estimates give what a fitter of its own gives
         fitter = Fitter(tiny_graph, PARTS[row["part"]].resources())
-        _, used, fits = cheapest_at_fps(fitter, fps, 10.0)
+        _, used, fits = with_sized_fifos(fitter, lambda f: cheapest_at_fps(f, fps, 10.0), tiny_graph, 10.0)
         assert (used, fits) == (row["used"], row["fits"]), row["part"]
 
     text = cli("report-resources", "--model", tiny_checkpoint, "--parts", "all", "--target-fps", fps)
