@@ -7,8 +7,8 @@ Every figure is the median of --repeat runs, each a fresh `qgen` process (as a u
 - warm `qgen hls`: the same checkpoint again, caches filled;
 - the edit loop: one kernel template edited (a comment line added to the kernel, so its C++
   changes), `qgen hls --templates DIR --force`, then `qgen csim` to the verdict, with warm caches
-  (the project before the edit was C-simulated); conv.cpp.j2 writes 18 of the example's kernels,
-  maxpool.cpp.j2 writes 4;
+  (the project before the edit was C-simulated); conv.cpp.j2 writes the example's 3x3 convolutions
+  (with the pools and concatenations fused into them), conv_transpose.cpp.j2 its 4 up-samplings;
 - `qgen csim` compiling every object (empty object cache, the precompiled header kept as in normal
   use) and `qgen csim` with every object cached;
 - a usage error (`qgen hls` with an unknown option).
@@ -81,9 +81,10 @@ def _children_cpu() -> float:
 
 
 def _edit(template: Path, mark: str) -> None:
-    """A comment line before the kernel's function: its C++ changes, its behaviour does not."""
+    """A comment line before the kernel's function (its first line at column 0 that opens a body):
+    its C++ changes, its behaviour does not."""
     text = template.read_text()
-    at = re.search(r"^void ", text, re.MULTILINE).start()
+    at = re.search(r"^(void |\{\{ signature \}\}).*\{\s*$", text, re.MULTILINE).start()
     template.write_text(text[:at] + f"// bench edit {mark}\n" + text[at:])
 
 
@@ -122,7 +123,7 @@ def main() -> None:
         bench.hls(project, "--templates", templates)             # unedited copy: nothing to compile
         bench.csim(project)
         loops = {}
-        for name in ("conv.cpp.j2", "maxpool.cpp.j2"):
+        for name in ("conv.cpp.j2", "conv_transpose.cpp.j2"):
             runs = []
             for i in range(args.repeat):
                 _edit(templates / "kernels" / name, f"{name} {i}")

@@ -198,7 +198,10 @@ def test_folding_and_fifo_sizing_are_reused_only_for_the_same_inputs(tiny_checkp
     assert calls.count("size") == 2
     for entry in (store.root / "fifo").iterdir():                          # damaged entries: misses
         data = json.loads((entry / "entry.json").read_text())
-        data["depths"] = {name: -1 for name in data["depths"]}
+        if "depths" in data:                                               # a sizing
+            data["depths"] = {name: -1 for name in data["depths"]}
+        else:                                                              # the peak depths behind it
+            data = {name: -1 for name in data}
         (entry / "entry.json").write_text(json.dumps(data))
     for _ in range(2):
         for clock in (10.0, 5.0):

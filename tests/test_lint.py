@@ -46,3 +46,20 @@ def test_lint_catches_each_construct_with_file_and_line(case):
     matching = [p for p in problems if what in p]
     assert matching, problems
     assert matching[0].startswith("kernels/k.cpp:" + (f"{line}:" if line else ""))
+
+
+def test_numeric_initializers_are_skipped_without_moving_lines_or_hiding_code(tmp_path):
+    from codegen.hls.lint import _without_numbers, lint_project
+
+    header = ("static const int w[2][3] = {{1, -2, 3},\n{4, 5, -6}};\n"
+              "static const int calls[1] = {f_alloc()};\n"        # not only numbers: parsed as written
+              "#include <stdio.h>\nstatic inline void k(int x) {\n  printf(\"%d\", x);\n}\n")
+    light = _without_numbers(header)
+    assert light.count("\n") == header.count("\n") and "f_alloc()" in light and "-6" not in light
+    firmware = tmp_path / "firmware"
+    firmware.mkdir()
+    (firmware / "k.h").write_text("#include <stdlib.h>\nstatic int f_alloc() { return malloc(4) != 0; }\n" + header)
+    (firmware / "k.cpp").write_text('#include "k.h"\nvoid top(int x) { k(x); }\n')
+    problems = lint_project(tmp_path)
+    assert any(p.startswith("firmware/k.h:2:") and "malloc" in p for p in problems), problems
+    assert any(p.startswith("firmware/k.h:8:") and "printf" in p for p in problems), problems

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import cache
 from ..timing.schedule import model_to_json
-from ..timing.sizing import Sizing, size_fifos
+from ..timing.sizing import MAX_DEPTH, Sizing, peak_depths, size_fifos
 
 
 def assign_depths(design, clock_ns: float = 10.0, right_size: bool = True) -> Sizing:
@@ -40,11 +40,27 @@ def assign_depths(design, clock_ns: float = 10.0, right_size: bool = True) -> Si
         except ValueError:
             store.discard("fifo", key)
     if sizing is None:
-        sizing = size_fifos(model, floors=required_depths(design), cost=fifo_cost(design), right_size=right_size)
+        sizing = size_fifos(model, floors=required_depths(design), cost=fifo_cost(design), right_size=right_size,
+                            peak_sized=_peaks(model, store, schedules))
         store.put_json("fifo", key, sizing.to_data())
     for name, depth in sizing.depths.items():
         design.streams[name].depth = depth
     return sizing
+
+
+def _peaks(model, store, schedules: dict) -> dict[str, int]:
+    """Step 1 of the sizing (peak depths), shared through the cache by the fitter's peak-sized check
+    and the right-sizing that follows it on the same design."""
+    key = cache.content_key("fifo", cache.code_version(), json.dumps(schedules, sort_keys=True), "peaks")
+    stored = store.get_json("fifo", key)
+    if isinstance(stored, dict) and set(stored) == set(model.depths) and all(
+            isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DEPTH for d in stored.values()):
+        return stored
+    if stored is not None:
+        store.discard("fifo", key)
+    peaks = peak_depths(model)
+    store.put_json("fifo", key, peaks)
+    return peaks
 
 
 def fifo_cost(design):

@@ -63,8 +63,9 @@ class Cost:
     bram_18k: float = 0.0
     uram: float = 0.0
 
-    def __add__(self, other: "Cost") -> "Cost":
-        return Cost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+    def __add__(self, other: "Cost") -> "Cost":      # spelt out: the fitter adds ~10^5 of these
+        return Cost(self.lut + other.lut, self.ff + other.ff, self.dsp + other.dsp,
+                    self.bram_18k + other.bram_18k, self.uram + other.uram)
 
     def __mul__(self, k: float) -> "Cost":
         return Cost(*(getattr(self, f.name) * k for f in fields(self)))
@@ -87,6 +88,7 @@ class Breakdown:
         if unknown:
             raise ValueError(f"unknown breakdown parts {sorted(unknown)}")
         self.parts = {name: parts.get(name, Cost()) for name in PARTS}
+        self._total = None
 
     @classmethod
     def of(cls, cost: "Cost | Breakdown", part: str = "control") -> "Breakdown":
@@ -100,10 +102,12 @@ class Breakdown:
         return self + Breakdown(**{part: cost})
 
     def total(self) -> Cost:
-        out = Cost()
-        for cost in self.parts.values():
-            out = out + cost
-        return out
+        if self._total is None:         # parts are never changed after construction
+            out = Cost()
+            for cost in self.parts.values():
+                out = out + cost
+            self._total = out
+        return self._total
 
     def __getattr__(self, name):
         if name in ("lut", "ff", "dsp", "bram_18k", "uram"):

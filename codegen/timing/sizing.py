@@ -119,7 +119,9 @@ def right_sized(model: TimingModel, sized: dict[str, int], frames: int, floors: 
         target[style] = run.interval_cycles
 
     def keeps_interval(depths: dict[str, int]) -> bool:
-        for style in STYLES:     # what the solver cannot settle (a deadlock, deep backpressure) is a no
+        # what the solver cannot settle (a deadlock, deep backpressure) is a no; stall first: a
+        # too-shallow FIFO shows there as well, in half the time the flush style takes to refuse it
+        for style in ("stall", "flush"):
             run = simulate(model, frames=frames, style=style, depths=depths, engine="solver", **margin)
             if run is None or run.deadlock or run.interval_cycles > target[style]:
                 return False
@@ -153,11 +155,9 @@ def right_sized(model: TimingModel, sized: dict[str, int], frames: int, floors: 
     return depths
 
 
-def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = None,
-               floors: dict[str, int] | None = None, cost: Callable[[str, int], tuple] | None = None,
-               right_size: bool = True) -> Sizing:
-    """Depths for every FIFO (module doc); `floors`: the C-order backlog of skip FIFOs, below which
-    right-sizing does not look; `cost(fifo, depth)`: what a FIFO costs (see `right_sized`)."""
+def peak_depths(model: TimingModel) -> dict[str, int]:
+    """Step 1 of the module doc: every FIFO's peak + 1 (at least MIN_DEPTH) with the input paced at
+    the slowest kernel's rate, in both styles, over the frames in flight, with the read-ahead margin."""
     period = input_period(model)
     margin = dict(depth_factor=READ_AHEAD_FACTOR, depth_add=READ_AHEAD_STAGES)
     first = free_run(model, frames=1, style="stall", input_period=period, **margin)
@@ -167,7 +167,16 @@ def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = No
         run = free_run(model, frames=in_flight + 2, style=style, input_period=period, **margin)
         for f in run.fifos:
             peaks[f["name"]] = max(peaks[f["name"]], f["peak"])
-    depths = {name: MIN_DEPTH if p < MIN_DEPTH else p + 1 for name, p in peaks.items()}
+    return {name: MIN_DEPTH if p < MIN_DEPTH else p + 1 for name, p in peaks.items()}
+
+
+def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = None,
+               floors: dict[str, int] | None = None, cost: Callable[[str, int], tuple] | None = None,
+               right_size: bool = True, peak_sized: dict[str, int] | None = None) -> Sizing:
+    """Depths for every FIFO (module doc); `floors`: the C-order backlog of skip FIFOs, below which
+    right-sizing does not look; `cost(fifo, depth)`: what a FIFO costs (see `right_sized`);
+    `peak_sized`: step 1's depths when known (a `right_size=False` sizing of this model)."""
+    depths = dict(peak_sized) if peak_sized is not None else peak_depths(model)
     nominal = free_run(model, frames=1, style="stall")       # frames in flight at full speed
     frames = max(2, math.ceil(nominal.frame_done[0] / analytic_interval(model)) + 1)
     if right_size:
