@@ -3,7 +3,7 @@
 `qgen report-resources --model M --parts all [--target-fps F]`. Each row is what `qgen hls --part P`
 would build: with F, the least-resource folding reaching F frames/s (`qgen hls --target-fps F`),
 without it the fastest folding within the budget (the default of `qgen hls`), both checked with
-the FIFO depths the timing model gives (peak depths: the project's right-sized ones cost no more).
+the FIFO depths the timing model gives (fit.with_sized_fifos).
 The frame rate is the slowest layer's interval; `qgen simulate` on the project refines it.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from .fit import BUDGETED, Fitter, cheapest_at_fps, fastest_within_budget, with_sized_fifos
 
 FPS_SOURCE = "the fitter's: one frame per slowest layer's interval (qgen simulate on the project refines it)"
-RESOURCE_SOURCE = ("the estimate with the timing model's peak FIFO depths (the project's right-sized FIFOs cost no "
-                   "more)")
+RESOURCE_SOURCE = ("the estimate with the FIFO depths of the timing model: peak depths, or the right-sized ones the "
+                   "project will have where the peaks are over budget")
 
 
 def part_table(graph, parts, clock_ns: float, target_fps: float | None, headroom: float,
