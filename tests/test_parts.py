@@ -132,3 +132,24 @@ def test_a_frame_rate_near_zero_allows_the_slowest_folding(tiny_graph):
     fitter = Fitter(tiny_graph, PARTS["xc7z020"].resources())
     slowest = fitter.cheapest_fitting(max(fitter.candidate_intervals()))
     assert cheapest_at_fps(fitter, 1e-320, 10.0) == slowest == cheapest_at_fps(fitter, 1e-3, 10.0)
+
+
+@pytest.mark.parametrize("part", ["xc7z007s", "xc7z020"])
+def test_the_fitter_answers_for_the_fifos_the_project_will_have(part, tiny_graph):
+    """Whatever `with_sized_fifos` accepts, the project's own design (right-sized FIFOs) fits, and
+    costs no more than the figure it reported."""
+    from codegen.hls.design import build_design
+    from codegen.hls.fifo import assign_depths
+    from codegen.resources.estimate import kernel_rows, totals
+    from codegen.resources.fit import fastest_within_budget
+
+    fps = round(0.25 * 1e9 / (Fitter(tiny_graph, PARTS["xcu250"].resources()).fastest_possible() * 10.0))
+    for pick in (fastest_within_budget, lambda f: cheapest_at_fps(f, fps, 10.0)):
+        fitter = Fitter(tiny_graph, PARTS[part].resources())
+        folding, used, fits = with_sized_fifos(fitter, pick, tiny_graph, 10.0)
+        design = build_design(tiny_graph, folding)
+        assign_depths(design, 10.0)
+        built = totals(kernel_rows(design))
+        assert all(built[r] <= used[r] for r in BUDGETED), (built, used)
+        if fits:
+            assert all(used[r] <= 0.8 * PARTS[part].resources()[r] for r in BUDGETED), used

@@ -206,29 +206,38 @@ SIZING_ROUNDS = 3
 
 
 def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=None) -> tuple[Folding, dict, bool]:
-    """`pick(fitter)` -> (folding, resources, fits), checked on the design the project will have.
+    """`pick(fitter)` -> (folding, resources, fits), checked on the design the project will have;
+    the resources returned are always that design's, never the fitter's quick figure.
+
     The fitter prices FIFOs at quick depths (a skip's C-order backlog + slack, 2 elsewhere) and the
     fixed part of the design at full folding; the timing model sizes FIFOs deeper where kernels run
     in bursts. The design with peak-sized FIFOs (an upper bound of what right-sizing leaves, in every
-    resource) is checked first, being seconds quicker to size; when it is over budget, the right-sized
-    design the project will have decides (its sizing is cached for `qgen hls`). When that is over
-    budget too, the gap between it and the fitter's figure is charged as fixed cost and the folding
-    is picked again."""
+    resource) is checked first, being seconds quicker to size; when it is over budget, the
+    right-sized design the project will have decides (its sizing is cached for `qgen hls`). When
+    that is over budget too, the gap between it and the fitter's figure is charged as fixed cost and
+    the folding is picked again. A pick the fitter itself finds over budget is reported with its
+    peak-sized figure (what the design would need at most)."""
     from ..hls.fifo import assign_depths
 
+    def sized(folding: Folding, right_size: bool) -> dict:
+        design = build_design(graph, folding)
+        assign_depths(design, clock_ns, right_size=right_size)
+        found = totals(kernel_rows(design, calibration))
+        return {r: found[r] for r in BUDGETED}
+
     folding, used, ok = pick(fitter)
-    for _ in range(SIZING_ROUNDS):
-        if not ok:
-            break
-        for right_size in (False, True):
-            design = build_design(graph, folding)
-            assign_depths(design, clock_ns, right_size=right_size)
-            sized = totals(kernel_rows(design, calibration))
-            if fitter.fits(sized):
-                return folding, {r: sized[r] for r in BUDGETED}, True
-        fitter.charge({r: max(0, sized[r] - used[r]) for r in BUDGETED})
+    rounds = 0
+    while True:
+        figure = sized(folding, right_size=False)
+        if ok and not fitter.fits(figure):
+            figure = sized(folding, right_size=True)
+        if fitter.fits(figure):
+            return folding, figure, True
+        if not ok or rounds == SIZING_ROUNDS:
+            return folding, figure, False
+        fitter.charge({r: max(0, figure[r] - used[r]) for r in BUDGETED})
         folding, used, ok = pick(fitter)
-    return folding, used, ok
+        rounds += 1
 
 
 def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
