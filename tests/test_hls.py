@@ -213,6 +213,30 @@ def test_csim_reports_the_first_mismatch(cli, project, tmp_path):
     assert not report["passed"] and row["mismatches"] == 1 and row["first_mismatch"]["index"] == 5
 
 
+def test_csim_shards_report_as_one_run(project, tmp_path):
+    """Checks split over processes give the report of one process, mismatches included; a testbench
+    edited to ignore its shard arguments is not counted twice."""
+    from codegen.csim import run_gxx
+    out, _ = project
+    copy = tmp_path / "prj"
+    shutil.copytree(out, copy)
+    golden = copy / "tb_data" / "enc2_conv1.bin"
+    data = bytearray(golden.read_bytes())
+    data[4 * 7] ^= 2
+    golden.write_bytes(bytes(data))
+    drop = ("run_seconds", "compile_seconds")
+    runs = [{k: v for k, v in run_gxx(copy, shards=n).items() if k not in drop} for n in (1, 2, 3, 8)]
+    assert runs[0]["mismatches"] >= 1 and not runs[0]["passed"]
+    assert all(r == runs[0] for r in runs[1:])
+    tb = copy / "tb" / "tb_quantunet.cpp"
+    text = tb.read_text()
+    deaf = text.replace("argc == 3 ? std::atoi(argv[1]) : 0", "0").replace("argc == 3 ? std::atoi(argv[2]) : 1", "1")
+    deaf = deaf.replace('std::printf("QGEN_SHARD %d %d\\n", shard, shards);', "")
+    assert deaf.count("QGEN_SHARD") == 0 and "const int shards = 1;" in deaf
+    tb.write_text(deaf)
+    assert {k: v for k, v in run_gxx(copy, shards=2).items() if k not in drop} == runs[0]
+
+
 def test_csim_cache_is_keyed_on_content_not_time_stamps(cli, project, tmp_path):
     """A kernel edited to be wrong and dated back to 2020 must be recompiled (and fail)."""
     out, _ = project
