@@ -120,6 +120,34 @@ def test_closed_form_free_run_agrees_with_the_event_model(model):
         assert [f["peak"] for f in fast.fifos] == [f["peak"] for f in slow.fifos]
 
 
+def test_right_sizing_keeps_the_interval_and_no_fifo_can_go_a_step_lower(model, monkeypatch):
+    """Right-sizing from over-sized depths: the result keeps the interval of the over-sized design in
+    both styles (with the sizing margin), and lowering any FIFO one more step loses it. With every
+    FIFO's floor at that answer, one run settles them all and gives the same answer."""
+    import codegen.timing.sizing as sizing
+    oversized = {name: 4 * depth + 100 for name, depth in model.depths.items()}
+    frames = 3
+    result = sizing.right_sized(model, oversized, frames, {})
+    margin = dict(frames=frames + 2, depth_factor=sizing.READ_AHEAD_FACTOR, depth_add=sizing.READ_AHEAD_STAGES)
+    target = {style: simulate(model, style=style, depths=oversized, **margin).interval_cycles for style in STYLES}
+
+    def keeps(depths):
+        runs = [simulate(model, style=style, depths=depths, **margin) for style in STYLES]
+        return all(not r.deadlock and r.interval_cycles <= target[r.style] for r in runs)
+
+    assert keeps(result)
+    assert any(result[n] < oversized[n] for n in oversized)
+    for name, depth in result.items():
+        lower = [d for d in sizing._steps(2, oversized[name]) if d < depth]
+        if lower:
+            assert not keeps({**result, name: lower[-1]}), f"{name} keeps the interval at {lower[-1]} < {depth}"
+
+    runs = []
+    monkeypatch.setattr(sizing, "simulate", lambda *a, **k: runs.append(k["style"]) or simulate(*a, **k))
+    assert sizing.right_sized(model, oversized, frames, result) == result
+    assert len(runs) <= 2 * len(STYLES)       # the target runs and one check of every FIFO at once
+
+
 # ---- the transposed conv's producer -------------------------------------------------------------
 
 def test_transposed_conv_with_depth2_fifo_stalls_its_producer(design, model):

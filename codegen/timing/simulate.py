@@ -63,13 +63,16 @@ class SimResult:
 
 def simulate(model: TimingModel, *, frames: int = 2, style: str = "flush", depths: dict[str, int] | None = None,
              input_period: float | None = None, depth_factor: float = 1.0, depth_add: int = 0,
-             progress: Callable[[float], None] | None = None, engine: str = "auto") -> SimResult | None:
+             progress: Callable[[float], None] | None = None, engine: str = "auto",
+             stall_causes: bool = True) -> SimResult | None:
     """Run `frames` frames back to back. `depths` overrides declared FIFO depths (UNBOUNDED for none);
     `input_period` makes the AXI input deliver one word per that many cycles (FIFO sizing);
     `depth_factor`/`depth_add` deepen every pipeline (read-ahead margin). `engine="events"` skips
     the solver (same results, for comparison); `engine="solver"` never falls back to the event
     engine and returns None where the solver does not settle (a deadlock, or backpressure too
-    deep: a search that only needs to know whether depths keep the interval takes that as no)."""
+    deep: a search that only needs to know whether depths keep the interval takes that as no).
+    `stall_causes=False` spares the solver the per-kernel stall causes (stall cycles then read 0),
+    for searches that only need the interval."""
     if style not in STYLES:
         raise QgenError(f"unknown pipeline style {style!r} (use {' or '.join(STYLES)})")
     if engine not in ("auto", "events", "solver"):
@@ -91,7 +94,7 @@ def simulate(model: TimingModel, *, frames: int = 2, style: str = "flush", depth
     declared.update(dict.fromkeys(model.external, UNBOUNDED))
     run = dict(frames=frames, style=style, depths=declared, inputs=_input_words(model, frames, input_period),
                depth_factor=depth_factor, depth_add=depth_add)
-    trace = solver.solve(model, **run) if engine != "events" else None
+    trace = solver.solve(model, stall_causes=stall_causes, **run) if engine != "events" else None
     if trace is None and engine == "solver":
         return None
     if trace is None:          # a deadlock, or backpressure the sweeps do not settle: the event engine

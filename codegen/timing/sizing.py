@@ -122,7 +122,8 @@ def right_sized(model: TimingModel, sized: dict[str, int], frames: int, floors: 
         # what the solver cannot settle (a deadlock, deep backpressure) is a no; stall first: a
         # too-shallow FIFO shows there as well, in half the time the flush style takes to refuse it
         for style in ("stall", "flush"):
-            run = simulate(model, frames=frames, style=style, depths=depths, engine="solver", **margin)
+            run = simulate(model, frames=frames, style=style, depths=depths, engine="solver", stall_causes=False,
+                           **margin)
             if run is None or run.deadlock or run.interval_cycles > target[style]:
                 return False
         return True
@@ -141,17 +142,28 @@ def right_sized(model: TimingModel, sized: dict[str, int], frames: int, floors: 
     order = sorted((n for n in sized if candidates[n]),
                    key=lambda n: -(cost(n, sized[n])[0] - cost(n, candidates[n][0])[0] if cost else sized[n]))
     depths = dict(sized)
+    smallest = {name: candidates[name][0] for name in order}
+    if order and keeps_interval({**depths, **smallest}):
+        # every FIFO at its smallest step keeps the interval: since more depth never lengthens it,
+        # that is what the one-at-a-time search below would find, in one run instead of one per step
+        return {**depths, **smallest}
     for name in order:
         steps = candidates[name]
-        lo, hi = 0, len(steps)      # more depth never lengthens the interval: bisect for the first step
+        # more depth never lengthens the interval: bisect for the first step that keeps it, after
+        # asking the two ends (most FIFOs keep it at none of their steps, or already at the smallest)
+        if not keeps_interval({**depths, name: steps[-1]}):
+            continue
+        if len(steps) == 1 or keeps_interval({**depths, name: steps[0]}):
+            depths[name] = steps[0]
+            continue
+        lo, hi = 1, len(steps) - 1          # steps[lo - 1] loses the interval, steps[hi] keeps it
         while lo < hi:
             mid = (lo + hi) // 2
             if keeps_interval({**depths, name: steps[mid]}):
                 hi = mid
             else:
                 lo = mid + 1
-        if lo < len(steps):
-            depths[name] = steps[lo]
+        depths[name] = steps[lo]
     return depths
 
 

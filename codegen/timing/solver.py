@@ -55,6 +55,24 @@ def _positions(slots: np.ndarray, frames: int, indices: np.ndarray) -> np.ndarra
     return _over_frames(np.searchsorted(slots, indices), frames, slots.size)
 
 
+_PREPARED: dict[tuple, tuple] = {}     # (id(model.kernels), frames, style, margin) -> (model.kernels, prepared)
+PREPARED_KEPT = 8
+
+
+def prepare_once(model: TimingModel, frames: int, style: str, depth_factor: float, depth_add: int) -> list[_Kernel]:
+    """`prepare`, kept for the last few models: a search over FIFO depths solves the same kernels
+    many times with other depths only. The entry holds the kernel list, so its id stays its own."""
+    key = (id(model.kernels), frames, style, depth_factor, depth_add)
+    hit = _PREPARED.get(key)
+    if hit is not None and hit[0] is model.kernels:
+        return hit[1]
+    prepared = prepare(model, frames, style, depth_factor, depth_add)
+    while len(_PREPARED) >= PREPARED_KEPT:
+        _PREPARED.pop(next(iter(_PREPARED)))
+    _PREPARED[key] = (model.kernels, prepared)
+    return prepared
+
+
 def prepare(model: TimingModel, frames: int, style: str, depth_factor: float, depth_add: int) -> list[_Kernel]:
     kernels = []
     for k in model.kernels:
@@ -129,7 +147,7 @@ def solve(model: TimingModel, *, frames: int, style: str, depths: dict[str, int]
           depth_factor: float = 1.0, depth_add: int = 0, stall_causes: bool = True) -> Trace | None:
     """The model's times, or None when they do not settle within the work budget (a deadlock, or
     backpressure that needs the event engine). `depths` holds every stream's, external ones too."""
-    kernels = prepare(model, frames, style, depth_factor, depth_add)
+    kernels = prepare_once(model, frames, style, depth_factor, depth_add)
     solve_one = _solve_stall if style == "stall" else _solve_flush
     writes: dict[str, np.ndarray] = dict(inputs)
     reads: dict[str, np.ndarray] = {}
