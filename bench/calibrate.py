@@ -23,8 +23,10 @@ with the estimator's formula for that piece (codegen/resources/formulas.py):
   address      the window reader's address logic: tap counters, row-slot rotation, the tap's row and
                column with their image bounds, slot * W + column
   pool_lane    a fused max-pool's lanes: two compare-and-select per lane (kernels/maxpool_step.j2)
+  mult_pair    two products sharing the input in one DSP48E1 (mult dsp2, kernels/mac_product.j2):
+               weights packed through the pre-adder, the products taken apart in fabric
 
-The pieces added with the lean kernels (row_memory, address, pool_lane) keep a held-out split:
+The pieces added with the lean kernels (row_memory, address, pool_lane) and mult_pair keep a held-out split:
 points marked `held_out` were not used to fit anything, and their ratios are reported apart.
 
 Results are cached by content hash (Verilog + script + Yosys version) in bench/results/.yosys_cache/,
@@ -75,6 +77,23 @@ def _clog2(n: int) -> int:
 def v_mult(w: int, a: int) -> str:
     return f"""module top(input signed [{w - 1}:0] w, input [{a - 1}:0] a, output signed [{w + a - 1}:0] p);
   assign p = w * $signed({{1'b0, a}});
+endmodule
+"""
+
+
+def v_mult_pair(w: int, a: int) -> str:
+    """Two products sharing the activation in one multiplier (kernels/mac_product.j2): the weights
+    packed as w1 * 2^S + w0 (S = W + A) through the pre-adder, the low product sign-extended from the
+    low S bits, the high one (both - low) >> S."""
+    s = w + a
+    packed = 2 * w + a + 1
+    return f"""module top(input signed [{w - 1}:0] w0, input signed [{w - 1}:0] w1, input [{a - 1}:0] a,
+           output signed [{s - 1}:0] p0, output signed [{s - 1}:0] p1);
+  wire signed [{packed - 1}:0] packed_w = ($signed(w1) <<< {s}) + w0;
+  wire signed [{packed + a}:0] both = packed_w * $signed({{1'b0, a}});
+  wire signed [{s - 1}:0] low = both[{s - 1}:0];
+  assign p0 = low;
+  assign p1 = (both - low) >>> {s};
 endmodule
 """
 
@@ -436,6 +455,15 @@ def points(quick: bool) -> list[dict]:
     for w, a, s, acc, b, nf, mult in (lanes[7:] if not quick else lanes[:2]):
         out.append(dict(piece="lane", w=w, a=a, simd=s, acc=acc, out_bits=b, nf=nf, thr_bits=acc, mult=mult))
     out += lean_points(quick)
+    out += pair_points(quick)
+    return out
+
+
+def pair_points(quick: bool) -> list[dict]:
+    """Two products per DSP (mult dsp2), every third point held out."""
+    pairs = [(3, 3), (3, 5), (4, 4), (4, 6), (5, 5), (5, 8), (6, 4), (6, 6), (7, 3), (8, 2), (8, 5), (8, 8),
+             (3, 8), (4, 2), (2, 6)]
+    out = [dict(piece="mult_pair", w=w, a=a, held_out=i % 3 == 2) for i, (w, a) in enumerate(pairs[:2] if quick else pairs)]
     return out
 
 
@@ -462,6 +490,8 @@ def verilog_of(pt: dict) -> tuple[str, bool]:
     k = pt["piece"]
     if k in ("mult_lut", "mult_dsp"):
         return v_mult(pt["w"], pt["a"]), k == "mult_dsp"
+    if k == "mult_pair":
+        return v_mult_pair(pt["w"], pt["a"]), True
     if k == "adders":
         return v_adders(pt["p"], pt["simd"], pt["acc"]), False
     if k == "thresholds":
@@ -577,6 +607,8 @@ def example_layers(binary, version) -> list[dict]:
             continue
         x = graph.tensors[op.inputs[0]]
         fold = folding[op.name]
+        if op.mult_impl(x, fold) == "dsp2":     # a lane is one PE; PE pairs are the mult_pair piece
+            continue
         out_ch, _ = op.fold_dims()
         pt = dict(piece="lane", w=op.weight_type.bits, a=x.dtype.bits, simd=fold.simd, acc=op.acc_type.bits,
                   out_bits=op.thresholds.out_type.bits, nf=out_ch // fold.pe, thr_bits=op.thresholds.dtype.bits,

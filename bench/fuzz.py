@@ -78,6 +78,7 @@ def check_csim(variant, model, workdir: Path) -> dict:
     ckpt = save_as_checkpoint(model, workdir / f"fuzz{variant.seed}.pt")
     project = workdir / f"prj{variant.seed}"
     folding = random_folding(lower_model(model, f"fuzz{variant.seed}"), variant.seed)
+    mults = Counter(f.mult for f in folding.values())
     folding_path = workdir / f"folding{variant.seed}.json"
     folding_path.write_text(json.dumps(folding.to_json()))
     started = time.time()
@@ -92,7 +93,7 @@ def check_csim(variant, model, workdir: Path) -> dict:
         return {"csim": "error", "detail": result.output.strip().splitlines()[-1:]}
     bad = [r["name"] for r in report["layers"] if r["mismatches"]]
     return {"csim": "passed" if report["passed"] else "failed", "csim_mismatches": report["mismatches"],
-            "csim_bad_layers": bad[:3], "csim_seconds": round(time.time() - started, 1)}
+            "csim_bad_layers": bad[:3], "csim_seconds": round(time.time() - started, 1), "mults": dict(mults)}
 
 
 def check_hazards(variant, model, workdir: Path) -> dict:
@@ -190,8 +191,11 @@ def run_csim(configs: int, csim: int, start: int, n_images: int) -> dict:
             flag = "" if record["csim"] == "passed" else "  <--"
             print(f"[csim {n + 1}/{len(seeds)}] {variant.describe()}: {record['csim']}{flag}", flush=True)
             shutil.rmtree(Path(tmp) / f"prj{seed}", ignore_errors=True)
+    mults = Counter()
+    for r in records:
+        mults.update(r.get("mults", {}))
     return {"configs": len(records), "passed": sum(r["csim"] == "passed" for r in records),
-            "seconds": round(time.time() - started, 1), "records": records}
+            "seconds": round(time.time() - started, 1), "mults": dict(mults), "records": records}
 
 
 def summarize_reference(records: list[dict], seconds: float, n_images: int) -> dict:
@@ -231,8 +235,10 @@ def write_markdown(result: dict, path: Path) -> None:
         lines.append(f"| refused by the lowering (clear error) | {ref['refused']} | |")
     if csim:
         met = csim["passed"] == csim["configs"] and csim["configs"] >= 100
+        mults = ", ".join(f"{n} {m}" for m, n in sorted(csim.get("mults", {}).items()))
         lines.append(f"| `qgen hls` (random valid folding) → `qgen csim` | {csim['passed']} of {csim['configs']} "
-                     f"bit-exact ({csim['seconds']:.0f} s) | all of ≥ 100: {'**met**' if met else 'not met'} |")
+                     f"bit-exact ({csim['seconds']:.0f} s; layers by multiplier: {mults or 'not recorded'}) | "
+                     f"all of ≥ 100: {'**met**' if met else 'not met'} |")
     if hz:
         met = hz["unsafe_sites"] == 0 and hz["configs"] >= 200
         sites = ", ".join(f"{n:,} {k}" for k, n in sorted(hz["sites"].items()))

@@ -116,8 +116,8 @@ def save_as_checkpoint(model, path, name: str | None = None):
 def random_folding(graph, seed: int):
     """A random valid folding of every weighted layer: PE and SIMD random divisors, with the corners
     drawn often (fully parallel, NF * SF = 1, where loop-carried distances are shortest; fully
-    folded), and a random multiplier type."""
-    from codegen.hls.folding import Folding, LayerFold, divisors
+    folded), and a random multiplier type among those the layer may use (dsp2 where PEs pair up)."""
+    from codegen.hls.folding import Folding, LayerFold, divisors, mult_choices
 
     rng = np.random.default_rng(seed ^ 0xF01D)
     folding = Folding()
@@ -130,5 +130,5 @@ def random_folding(graph, seed: int):
             pe, simd = 1, 1
         else:
             pe, simd = int(rng.choice(divisors(out_ch))), int(rng.choice(divisors(window)))
-        folding[op.name] = LayerFold(int(pe), int(simd), str(rng.choice(["auto", "lut", "dsp"])))
+        folding[op.name] = LayerFold(int(pe), int(simd), str(rng.choice(["auto", *mult_choices(op, graph, pe)])))
     return folding

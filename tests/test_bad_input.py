@@ -313,6 +313,12 @@ CASES: dict[str, Case] = {
     "max utilization nan": Case(hls_args(tiny, "--max-utilization", "nan"), "finite"),
     "folding PE 1.9": Case(lambda ws: hls_args(tiny, "--folding", text_file(
         "f.json", json.dumps({"layers": {"enc1_conv1": {"pe": 1.9, "simd": 1}}}))(ws))(ws), "integer"),
+    "folding dsp2 on an odd PE": Case(lambda ws: hls_args(tiny, "--folding", text_file(
+        "f.json", json.dumps({"layers": {"enc1_conv1": {"pe": 1, "simd": 1, "mult": "dsp2"}}}))(ws))(ws),
+        "needs an even PE"),
+    "folding unknown multiplier": Case(lambda ws: hls_args(tiny, "--folding", text_file(
+        "f.json", json.dumps({"layers": {"enc1_conv1": {"pe": 2, "simd": 1, "mult": "dsp4"}}}))(ws))(ws),
+        "mult must be one of"),
     "folding not UTF-8": Case(lambda ws: hls_args(tiny, "--folding", text_file("f.json", b"\xff\xfe{")(ws))(ws),
                               "UTF-8"),
     "folding not JSON": Case(lambda ws: hls_args(tiny, "--folding", text_file("f.json", "{pe: 1")(ws))(ws),

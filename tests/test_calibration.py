@@ -167,7 +167,7 @@ def test_sweep_records_its_yosys_version():
 
 
 @pytest.mark.parametrize("piece", ["mult_lut", "mult_dsp", "adders", "thresholds", "line_buffer", "weights",
-                                   "fifo", "window", "lane", "row_memory", "address", "pool_lane"])
+                                   "fifo", "window", "lane", "row_memory", "address", "pool_lane", "mult_pair"])
 def test_formulas_follow_the_yosys_sweep(piece):
     """Recompute every estimate from the current formulas and hold it to the issue's goals:
     LUT median within 0.9-1.1 and worst within 0.7-1.3, FF median 0.8-1.25, DSP and BRAM exact."""

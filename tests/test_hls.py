@@ -11,7 +11,7 @@ import pytest
 from codegen.errors import QgenError
 from codegen.hls.design import build_design
 from codegen.hls.fifo import assign_depths, required_depths
-from codegen.hls.folding import Folding, LayerFold, fully_folded
+from codegen.hls.folding import Folding, LayerFold, fully_folded, mult_choices
 from codegen.hls.render import TCL_DIR, TEMPLATES_DIR
 from codegen.parts import PARTS, resolve_part
 from codegen.pipeline import lower
@@ -276,6 +276,45 @@ def test_csim_is_bit_exact_for_random_bitwidths(cli, tmp_path, seed):
     result = cli("csim", out, "--json")
     report = json.loads(result.stdout)
     assert report["passed"], [r for r in report["layers"] if r["mismatches"]]
+
+
+@pytest.mark.parametrize("bits", [2, 8])
+def test_dsp_packed_pairs_are_bit_exact_at_both_ends_of_the_widths(cli, tmp_path, bits):
+    """mult dsp2 (two PEs' products from one DSP, kernels/mac_product.j2) in every template that
+    multiplies (conv with the window in memory and in registers, transposed conv, head), with the
+    widest and narrowest products, the extreme weights included: C-simulation is bit-exact. (At 8
+    bits a concatenation's 9-bit codes make products too wide to pack: those layers stay in LUTs.)"""
+    model, _ = randomised_tiny(200 + bits, [bits] * 45)
+    ckpt = save_as_checkpoint(model, tmp_path / "packed.pt")
+    graph = lower(ckpt).graph
+    folding = Folding()
+    for i, op in enumerate(graph.weighted_ops):
+        out_ch, window = op.fold_dims()
+        assert out_ch % 2 == 0 or op.thresholds is None
+        pe = 2 if out_ch % 2 == 0 else 1
+        simd = window if i % 2 else 1         # every other layer: the register window (lanes span taps)
+        folding[op.name] = LayerFold(pe, simd, "dsp2" if "dsp2" in mult_choices(op, graph, pe) else "lut")
+    packed = [n for n, f in folding.items() if f.mult == "dsp2"]
+    assert {graph.op(n).op_type for n in packed} >= {"conv", "conv_transpose"}
+    path = tmp_path / "folding.json"
+    path.write_text(json.dumps(folding.to_json()))
+    out = tmp_path / "prj"
+    result = cli("hls", "--model", ckpt, "--out", out, "--images", "1", "--folding", path)
+    assert result.exit_code == 0, result.output
+    kernels = {f.stem: f.read_text() for f in (out / "firmware" / "layers").glob("*.cpp")}
+    assert all("op=mul impl=dsp" in kernels[n] and "pair_high" in kernels[n] for n in packed)
+    report = json.loads(cli("csim", out, "--json").stdout)
+    assert report["passed"], [r for r in report["layers"] if r["mismatches"]]
+
+
+def test_dsp2_needs_even_pe_and_packable_products(tiny_checkpoint, project):
+    graph = lower(tiny_checkpoint).graph
+    folding = Folding.from_json(json.loads((project[0] / "folding.json").read_text()))
+    op = graph.weighted_ops[0]
+    odd = Folding({**folding, op.name: LayerFold(1, 1, "dsp2")})
+    with pytest.raises(QgenError, match="needs an even PE"):
+        odd.validate(graph)
+    Folding({**folding, op.name: LayerFold(2, 1, "dsp2")}).validate(graph)
 
 
 def test_fused_kernels_cost_less_and_both_designs_are_bit_exact(cli, project, tiny_checkpoint, tmp_path):

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import QgenError
+from ..resources.formulas import packs_pair
 from ..safe_io import read_json_input
 
 
-MULT_IMPLS = ("auto", "lut", "dsp")
+MULT_IMPLS = ("auto", "lut", "dsp", "dsp2")
 MAX_FOLDING_BYTES = 16 << 20
 MAX_PARALLEL = 1 << 16      # PE or SIMD beyond this is no real folding (and would blow up estimates)
 NARROW_PRODUCT_BITS = 10     # "auto": products up to this width go to fabric LUTs, wider ones to DSPs
@@ -23,7 +24,8 @@ NARROW_PRODUCT_BITS = 10     # "auto": products up to this width go to fabric LU
 class LayerFold:
     pe: int = 1
     simd: int = 1
-    mult: str = "auto"       # multiplier implementation: lut (fabric), dsp, or auto by product width
+    mult: str = "auto"       # multiplier implementation: lut (fabric), dsp, dsp2 (two PEs' products per
+                             # DSP, kernels/mac_product.j2), or auto by product width (lut or dsp)
 
     def mult_impl(self, product_bits: int) -> str:
         if self.mult != "auto":
@@ -83,6 +85,17 @@ class Folding(dict):
             if fold.simd < 1 or window % fold.simd:
                 raise QgenError(f"layer {name}: SIMD={fold.simd} must divide its window of {window} "
                                 f"inputs (options: {divisors(window)})")
+            if fold.mult == "dsp2" and "dsp2" not in mult_choices(op, graph, fold.pe):
+                w_bits, a_bits = op.weight_type.bits, graph.tensors[op.inputs[0]].dtype.bits
+                raise QgenError(f"layer {name}: mult dsp2 shares each DSP between two PEs: needs an even PE "
+                                f"(PE={fold.pe}) and {w_bits}-bit x {a_bits}-bit products that pack into one DSP48")
+
+
+def mult_choices(op, graph, pe: int) -> tuple[str, ...]:
+    """The multiplier implementations a layer may use at this PE: lut, dsp, and dsp2 where PE pairs
+    can share a DSP (PE even, both products packable)."""
+    w_bits, a_bits = op.weight_type.bits, graph.tensors[op.inputs[0]].dtype.bits
+    return ("lut", "dsp", "dsp2") if pe % 2 == 0 and packs_pair(w_bits, a_bits) else ("lut", "dsp")
 
 
 def fully_folded(graph) -> "Folding":

@@ -85,7 +85,8 @@ def mvau_context(op, x: Tensor, y: Tensor, fold, out_ch: int, length: int) -> di
         weight_ctype=op.weight_type.ctype, acc_ctype=op.acc_type.ctype,
         weight_store_ctype=store_type(op.weight_type), acc_store_ctype=store_type(op.acc_type),
         prod_ctype=f"ap_int<{op.weight_type.bits + x.dtype.bits}>",   # |w * x| < 2^(W+A-1)
-        MULT_IMPL={"lut": "fabric", "dsp": "dsp"}[op.mult_impl(x, fold)],
+        MULT_IMPL={"lut": "fabric", "dsp": "dsp", "dsp2": "dsp"}[op.mult_impl(x, fold)],
+        PAIR=pair_context(op.weight_type.bits, x.dtype.bits) if op.mult_impl(x, fold) == "dsp2" else None,
         # the ROMs where the cost model priced them (BIND_STORAGE): logic tables are distributed ROM
         WEIGHTS_IMPL=ROM_IMPL[formulas.rom_impl(fold.pe * fold.simd * op.weight_type.bits, op.weight_depth(fold))],
     )
@@ -97,6 +98,13 @@ def mvau_context(op, x: Tensor, y: Tensor, fold, out_ch: int, length: int) -> di
                    THR_IMPLS=[ROM_IMPL["bram" if formulas.threshold_level_in_bram(t.dtype.bits, formulas.pow2(nf * 2 ** s))
                                        else "logic"] for s in range(t.out_type.bits)])
     return ctx
+
+
+def pair_context(w_bits: int, a_bits: int) -> dict:
+    """kernels/mac_product.j2's packing of two PEs' products into one DSP (`mult: dsp2`)."""
+    shift = formulas.pair_shift(w_bits, a_bits)
+    packed = formulas.pair_operand_bits(w_bits, a_bits)
+    return dict(SHIFT=shift, packed_ctype=f"ap_int<{packed}>", both_ctype=f"ap_int<{packed + a_bits + 1}>")
 
 
 def mvau_data(op, fold, matrices: list[np.ndarray]) -> dict:
@@ -119,8 +127,9 @@ def mvau_data(op, fold, matrices: list[np.ndarray]) -> dict:
 
 def mvau_depth(fold, out_bits: int | None) -> int:
     """Estimated pipeline depth of a matrix-vector loop iteration: read and window update (2),
-    multiply (1), adder tree over SIMD, accumulate (1), one stage per threshold level, write (1)."""
-    return 5 + max(fold.simd - 1, 0).bit_length() + (out_bits or 0)
+    multiply (1), adder tree over SIMD, accumulate (1), one stage per threshold level, write (1);
+    a DSP-packed pair (mult dsp2) one more, to take the two products apart."""
+    return 5 + max(fold.simd - 1, 0).bit_length() + (out_bits or 0) + (fold.mult == "dsp2")
 
 
 class WeightedOp(Op):

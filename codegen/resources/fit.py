@@ -1,4 +1,4 @@
-"""Choosing every layer's folding (PE, SIMD, multiplier type) to fit a part.
+"""Choosing every layer's folding (PE, SIMD, multiplier type: lut, dsp, dsp2) to fit a part.
 
 The dataflow interval is the slowest layer's cycles, so throughput is maximised by giving every
 layer the cheapest folding that meets a common interval T and searching the smallest T that fits
@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import QgenError
 from ..hls.design import build_design
 from ..hls.fifo import estimate_depths
-from ..hls.folding import Folding, LayerFold, fold_options, fully_folded
+from ..hls.folding import Folding, LayerFold, fold_options, fully_folded, mult_choices
 from .calibration import calibrate_row
 from .estimate import kernel_rows, totals
 
@@ -43,7 +43,7 @@ def _options(graph, calibration=None) -> dict[str, list[_Option]]:
     for op in graph.weighted_ops:
         options = []
         for base in fold_options(op):
-            for mult in ("lut", "dsp"):
+            for mult in mult_choices(op, graph, base.pe):
                 fold = LayerFold(base.pe, base.simd, mult)
                 options.append(_Option(fold, op.cycles(graph, fold), option_cost(op, graph, fold, calibration)))
         out[op.name] = options

