@@ -105,7 +105,7 @@ class HardwareObjective:
         LUT-equivalents at the current widths. The fitter moves multipliers to DSPs only when the
         LUT budget runs out; costed there, a DSP product is flat in its widths and would hide the
         weight x activation cost from the gradient, while every narrower product frees LUTs that the
-        fitter turns into frame rate."""
+        fitter turns into frame rate. DSP pairs (dsp2) stay out for the same reason."""
         priced = Folding()
         for op in graph.weighted_ops:
             fold = folding[op.name]
