@@ -153,3 +153,15 @@ def test_the_fitter_answers_for_the_fifos_the_project_will_have(part, tiny_graph
         assert all(built[r] <= used[r] for r in BUDGETED), (built, used)
         if fits:
             assert all(used[r] <= 0.8 * PARTS[part].resources()[r] for r in BUDGETED), used
+
+
+
+def test_dsp_pairs_only_repair_a_budget_that_overflows(tiny_graph):
+    """A DSP pair costs LUTs and a pipeline stage to save DSPs: within budget the fitter never picks
+    one (it may only repair an overflow), though pairs are among its options and, at these prices
+    (a DSP worth ~20 LUTs), the cheapest option of many layers."""
+    roomy = Fitter(tiny_graph, {"lut": 10**9, "ff": 10**10, "dsp": 5 * 10**7, "bram_18k": 10**6, "uram": 0})
+    assert any(o.fold.mult == "dsp2" for opts in roomy.options.values() for o in opts)
+    for target in roomy.candidate_intervals()[::5]:
+        folding, used, ok = roomy.cheapest_fitting(target)
+        assert ok and not [n for n, f in folding.items() if f.mult == "dsp2"], (target, used, ok)

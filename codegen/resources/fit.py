@@ -68,6 +68,9 @@ class Fitter:
         self.options = _options(graph, calibration)
         self.fixed = _fixed_cost(graph, calibration)
         self._cycles = {n: np.array([o.cycles for o in opts]) for n, opts in self.options.items()}
+        # DSP pairs cost LUTs and a pipeline stage to save DSPs: a repair where a resource binds,
+        # never a starting choice (issue 17: packing "where the DSPs or LUTs are the limit")
+        self._starts = {n: np.array([o.fold.mult != "dsp2" for o in opts]) for n, opts in self.options.items()}
         self.relax(())
 
     def for_part(self, available: dict, headroom: float = DEFAULT_HEADROOM) -> "Fitter":
@@ -103,18 +106,21 @@ class Fitter:
     def cheapest_fitting(self, target: int) -> tuple[Folding, dict, bool]:
         """The least-resource folding meeting `target`.
 
-        Start from every layer's cheapest option (resources priced by their share of the budget),
-        then repair: while a resource overflows, apply the single option change that removes the
-        most overflow per unit of other resources it adds (e.g. one layer's multipliers from DSP to
-        LUTs), until the design fits or no change helps.
+        Start from every layer's cheapest option (resources priced by their share of the budget;
+        DSP pairs left out), then repair: while a resource overflows, apply the single option change
+        that removes the most overflow per unit of other resources it adds (e.g. one layer's
+        multipliers from DSP to LUTs, or LUT products into DSP pairs), until the design fits or no
+        change helps.
         """
         names = list(self.options)
         fixed = np.array([self.fixed[r] for r in BUDGETED]) / self._b
         allowed = {n: np.flatnonzero(self._cycles[n] <= target) for n in names}
         for n in names:   # a layer that cannot meet the target runs as fast as it can
             if allowed[n].size == 0:
-                allowed[n] = np.array([int(np.argmin(self._cycles[n]))])
-        choice = {n: int(allowed[n][np.argmin(self._cost[n][allowed[n]].sum(axis=1))]) for n in names}
+                allowed[n] = np.flatnonzero(self._cycles[n] == self._cycles[n].min())
+        starts = {n: allowed[n][self._starts[n][allowed[n]]] for n in names}
+        starts = {n: starts[n] if starts[n].size else allowed[n] for n in names}
+        choice = {n: int(starts[n][np.argmin(self._cost[n][starts[n]].sum(axis=1))]) for n in names}
         used = fixed + sum(self._cost[n][choice[n]] for n in names)
 
         def overflow(u):    # (a tolerance: sums of normalised costs must not overflow by rounding)
