@@ -251,12 +251,16 @@ def main() -> None:
     todo = [p for p in POINTS if args.only is None or p[0] in args.only]
     with ThreadPoolExecutor(args.jobs) as pool:
         trained = dict(zip([p[0] for p in todo], pool.map(lambda p: train(p, args.epochs, args.reuse), todo)))
+    # a reused checkpoint keeps the training time the last results recorded for it
+    last = json.loads((RESULTS / "pareto.json").read_text()) if (RESULTS / "pareto.json").is_file() else {}
+    last_seconds = {p.get("label"): p.get("train_seconds") for p in last.get("points", [])}
     points = []
     for label, loss, lam, extra in POINTS:
         run = trained.get(label) or {"checkpoint": CHECKPOINTS / f"{label}.pt", "train_seconds": None}
         ckpt = run["checkpoint"]
+        seconds = run["train_seconds"] if run["train_seconds"] is not None else last_seconds.get(label)
         row = {"label": label, "bit_loss": loss, "lambda": lam, "checkpoint": str(ckpt.relative_to(ROOT)),
-               "train_seconds": run["train_seconds"], "epochs": args.epochs}
+               "train_seconds": seconds, "epochs": args.epochs}
         if "--target-fps" in extra:
             row["target_fps"] = TARGET_FPS
         row.update(model_facts(ckpt))
