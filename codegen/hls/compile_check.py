@@ -4,7 +4,7 @@ Only sources that an edited template wrote, directly or through a header they in
 compiled: the shipped templates are C-simulated by the tests, and compiling every kernel would
 double the time of `qgen hls`. They are compiled in parallel with C-simulation's own flags into
 qgen's object cache (codegen/compile_cache.py), so `qgen csim` afterwards only links them; a
-syntax-only pass would parse every kernel twice (0.2 s of the 0.45 s a conv kernel takes at -O2)
+syntax-only pass would parse every kernel twice (0.2 s of the 0.4 s a conv kernel takes at -O1)
 for the same errors. Sources already in the cache were compiled before and are not compiled again.
 """
 from __future__ import annotations
