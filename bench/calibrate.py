@@ -463,8 +463,7 @@ def pair_points(quick: bool) -> list[dict]:
     """Two products per DSP (mult dsp2), every third point held out."""
     pairs = [(3, 3), (3, 5), (4, 4), (4, 6), (5, 5), (5, 8), (6, 4), (6, 6), (7, 3), (8, 2), (8, 5), (8, 8),
              (3, 8), (4, 2), (2, 6)]
-    out = [dict(piece="mult_pair", w=w, a=a, held_out=i % 3 == 2) for i, (w, a) in enumerate(pairs[:2] if quick else pairs)]
-    return out
+    return [dict(piece="mult_pair", w=w, a=a, held_out=i % 3 == 2) for i, (w, a) in enumerate(pairs[:2] if quick else pairs)]
 
 
 def lean_points(quick: bool) -> list[dict]:

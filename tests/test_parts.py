@@ -155,7 +155,6 @@ def test_the_fitter_answers_for_the_fifos_the_project_will_have(part, tiny_graph
             assert all(used[r] <= 0.8 * PARTS[part].resources()[r] for r in BUDGETED), used
 
 
-
 def test_dsp_pairs_only_repair_a_budget_that_overflows(tiny_graph):
     """A DSP pair costs LUTs and a pipeline stage to save DSPs: within budget the fitter never picks
     one (it may only repair an overflow), though pairs are among its options and, at these prices

@@ -77,6 +77,7 @@ def window_distance(h: int, w: int, k: int, folds: int, groups: int) -> int:
 
 def mvau_context(op, x: Tensor, y: Tensor, fold, out_ch: int, length: int) -> dict:
     """Template variables shared by the matrix-vector kernels (conv, conv_transpose, head)."""
+    mult = op.mult_impl(x, fold)
     ctx = dict(
         name=op.name, C_IN=x.channels, C_OUT=out_ch, PE=fold.pe, SIMD=fold.simd,
         NF=out_ch // fold.pe, SF=length // fold.simd, header=f"{op.name}.h",
@@ -85,8 +86,8 @@ def mvau_context(op, x: Tensor, y: Tensor, fold, out_ch: int, length: int) -> di
         weight_ctype=op.weight_type.ctype, acc_ctype=op.acc_type.ctype,
         weight_store_ctype=store_type(op.weight_type), acc_store_ctype=store_type(op.acc_type),
         prod_ctype=f"ap_int<{op.weight_type.bits + x.dtype.bits}>",   # |w * x| < 2^(W+A-1)
-        MULT_IMPL={"lut": "fabric", "dsp": "dsp", "dsp2": "dsp"}[op.mult_impl(x, fold)],
-        PAIR=pair_context(op.weight_type.bits, x.dtype.bits) if op.mult_impl(x, fold) == "dsp2" else None,
+        MULT_IMPL={"lut": "fabric", "dsp": "dsp", "dsp2": "dsp"}[mult],
+        PAIR=pair_context(op.weight_type.bits, x.dtype.bits) if mult == "dsp2" else None,
         # the ROMs where the cost model priced them (BIND_STORAGE): logic tables are distributed ROM
         WEIGHTS_IMPL=ROM_IMPL[formulas.rom_impl(fold.pe * fold.simd * op.weight_type.bits, op.weight_depth(fold))],
     )

@@ -135,8 +135,9 @@ def right_sized(model: TimingModel, sized: dict[str, int], frames: int, floors: 
         if cost is None:
             return steps
         keep, kept = cost(name, sized[name])
-        return [d for d in steps if cost(name, d)[0] <= keep - MIN_SAVING and
-                all(a <= b for a, b in zip(cost(name, d)[1], kept))]
+        priced = ((d, *cost(name, d)) for d in steps)
+        return [d for d, equivalents, needs in priced if equivalents <= keep - MIN_SAVING and
+                all(a <= b for a, b in zip(needs, kept))]
 
     candidates = {name: worth(name) for name in sized}
     order = sorted((n for n in sized if candidates[n]),
