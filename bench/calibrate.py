@@ -573,7 +573,8 @@ def write_markdown(path: Path, data: dict) -> None:
     if data.get("example_layers"):
         lines += ["", "## The example's conv layers: MAC array (multipliers + adders + thresholds) at the fitted folding",
                   "", "PE lanes synthesized as one module (`lane`) times PE; folding from "
-                  "`qgen hls --model examples/wearable_quantunet.pt --part xc7z020`.", "",
+                  "`qgen hls --model examples/wearable_quantunet.pt --part xc7z020`; layers with DSP pairs "
+                  "(`mult: dsp2`) are not lanes of one PE and are left out (the `mult_pair` piece prices them).", "",
                   "| layer | W×A | PE×SIMD | mult | NF | OUT_BITS | estimate LUT | yosys LUT | ratio | est FF | yosys FF | est DSP | yosys DSP |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in data["example_layers"]:
@@ -621,6 +622,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few points per piece")
     parser.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2, each niced)")
     parser.add_argument("--no-example", action="store_true", help="skip the example's layers")
+    parser.add_argument("--example-only", action="store_true",
+                        help="synthesize only the example's layers (at today's fitted folding) and keep the pieces' last results")
     parser.add_argument("--pieces", default=None,
                         help="comma list: synthesize only these pieces and keep the others' last results")
     args = parser.parse_args()
@@ -630,6 +633,8 @@ def main() -> None:
     only = set(args.pieces.split(",")) if args.pieces else None
     if only is not None:
         pts = [p for p in pts if p["piece"] in only]
+    if args.example_only:
+        pts = []
     layer_jobs = [] if args.no_example or only is not None else example_layers(binary, version)
     todo = pts + [pt for _, _, pt in layer_jobs]
     start = time.time()
@@ -665,6 +670,8 @@ def main() -> None:
         last = json.loads((RESULTS / f"calibration{suffix}.json").read_text())
         rows = [r for r in last["points"] if r["piece"] not in only] + rows
         layers = last.get("example_layers", [])
+    elif args.example_only:     # every piece's last results stay
+        rows = json.loads((RESULTS / f"calibration{suffix}.json").read_text())["points"]
     data = {"yosys": version, "script": script(True).replace("; tee -q -o stat.txt stat", "; stat")
             + " (-nodsp for fabric pieces)", "generated": time.strftime("%Y-%m-%d"),
             "quick": args.quick, "summary": summarize_points(rows), "held_out": summarize_points(

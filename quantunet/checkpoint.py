@@ -30,6 +30,9 @@ REQUIRED_KEYS = ("format", "format_version", "config", "state_dict")
 # identifier. Anything else is replaced by a derived safe name, and the user is told.
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_DATA_COUNT = 1_000_000
+# Checked before torch.load, which holds the whole archive in memory: the paper preset's checkpoint
+# (7.8 M parameters) is ~32 MB, so 1 GiB is far beyond any model qgen builds.
+MAX_CHECKPOINT_BYTES = 1 << 30
 REAL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
                torch.int16, torch.int32, torch.int64, torch.bool)
 
@@ -197,12 +200,28 @@ def save_checkpoint(path: str | Path, model: QuantUNet, *, name: str | None = No
     return path
 
 
+def _check_archive_size(path: Path) -> None:
+    """Refuse an archive larger than MAX_CHECKPOINT_BYTES on disk or unpacked (a small file whose
+    entries claim gigabytes: torch.load would allocate what they claim)."""
+    limit = f"{MAX_CHECKPOINT_BYTES >> 20} MiB"
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"'{path}' is larger than {limit}: not a qgen checkpoint")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(f"'{path}' is not a qgen checkpoint (unreadable: {type(exc).__name__})") from None
+    if unpacked > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"'{path}' unpacks to more than {limit}: not a qgen checkpoint")
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' " + ("is not a regular file" if path.exists() else "does not exist"))
     if not zipfile.is_zipfile(path):   # torch.save writes a zip archive
         raise CheckpointError(f"'{path}' is not a qgen checkpoint (not a PyTorch archive)")
+    _check_archive_size(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

@@ -67,6 +67,25 @@ def test_foreign_torch_file_is_refused(tmp_path):
         load_checkpoint(path)
 
 
+def test_an_archive_over_the_size_limit_is_refused_before_loading(tiny_checkpoint, tmp_path, monkeypatch):
+    import zipfile
+
+    from quantunet import checkpoint
+
+    monkeypatch.setattr(checkpoint.torch, "load", lambda *a, **k: pytest.fail("torch.load reached"))
+    monkeypatch.setattr(checkpoint, "MAX_CHECKPOINT_BYTES", tiny_checkpoint.stat().st_size - 1)
+    with pytest.raises(CheckpointError, match="larger than"):
+        load_checkpoint(tiny_checkpoint)
+    # a small file whose entry unpacks to more than the limit (a zip bomb)
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb/data.pkl", b"\0" * (4 << 20))
+    monkeypatch.setattr(checkpoint, "MAX_CHECKPOINT_BYTES", 1 << 20)
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(CheckpointError, match="unpacks to more than 1 MiB"):
+        load_checkpoint(bomb)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.pt")
