@@ -11,6 +11,7 @@ import os
 import pickle
 import platform
 import re
+import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -33,6 +34,11 @@ MAX_DATA_COUNT = 1_000_000
 # Checked before torch.load, which holds the whole archive in memory: the paper preset's checkpoint
 # (7.8 M parameters) is ~32 MB, so 1 GiB is far beyond any model qgen builds.
 MAX_CHECKPOINT_BYTES = 1 << 30
+# torch.save writes one archive entry per tensor storage plus a few (the example: 207 entries, an
+# 18 KB central directory). Bounded before zipfile reads the directory, which it parses to its
+# declared size whatever the declared count, at ~0.5 KB of Python objects per entry.
+MAX_CHECKPOINT_ENTRIES = 100_000
+MAX_CENTRAL_DIRECTORY_BYTES = 16 << 20
 REAL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
                torch.int16, torch.int32, torch.int64, torch.bool)
 
@@ -206,10 +212,22 @@ def _check_archive_size(path: Path) -> None:
     limit = f"{MAX_CHECKPOINT_BYTES >> 20} MiB"
     if path.stat().st_size > MAX_CHECKPOINT_BYTES:
         raise CheckpointError(f"'{path}' is larger than {limit}: not a qgen checkpoint")
+    unreadable = (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error)
+    try:
+        with open(path, "rb") as f:
+            end = zipfile._EndRecData(f)       # the (zip64) end record: entry count, directory size
+    except unreadable as exc:
+        raise CheckpointError(f"'{path}' is not a qgen checkpoint (unreadable: {type(exc).__name__})") from None
+    if end is None:
+        raise CheckpointError(f"'{path}' is not a qgen checkpoint (not a PyTorch archive)")
+    if (end[zipfile._ECD_ENTRIES_TOTAL] > MAX_CHECKPOINT_ENTRIES
+            or end[zipfile._ECD_SIZE] > MAX_CENTRAL_DIRECTORY_BYTES):
+        raise CheckpointError(f"'{path}' holds more than {MAX_CHECKPOINT_ENTRIES:,} entries or a central directory "
+                              f"over {MAX_CENTRAL_DIRECTORY_BYTES >> 20} MiB: not a qgen checkpoint")
     try:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(entry.file_size for entry in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except unreadable as exc:
         raise CheckpointError(f"'{path}' is not a qgen checkpoint (unreadable: {type(exc).__name__})") from None
     if unpacked > MAX_CHECKPOINT_BYTES:
         raise CheckpointError(f"'{path}' unpacks to more than {limit}: not a qgen checkpoint")

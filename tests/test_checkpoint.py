@@ -84,6 +84,17 @@ def test_an_archive_over_the_size_limit_is_refused_before_loading(tiny_checkpoin
     assert bomb.stat().st_size < 1 << 20
     with pytest.raises(CheckpointError, match="unpacks to more than 1 MiB"):
         load_checkpoint(bomb)
+    # many entries: refused from the end record, before the central directory is read
+    many = tmp_path / "many.pt"
+    with zipfile.ZipFile(many, "w") as archive:
+        for i in range(50):
+            archive.writestr(f"many/{i}", b"")
+    monkeypatch.setattr(checkpoint.zipfile, "ZipFile", lambda *a, **k: pytest.fail("central directory read"))
+    for limit in ("MAX_CHECKPOINT_ENTRIES", "MAX_CENTRAL_DIRECTORY_BYTES"):
+        with monkeypatch.context() as patched:
+            patched.setattr(checkpoint, limit, 49)
+            with pytest.raises(CheckpointError, match="more than .* entries or a central directory"):
+                load_checkpoint(many)
 
 
 def test_missing_file(tmp_path):
