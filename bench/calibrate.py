@@ -622,10 +622,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few points per piece")
     parser.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2, each niced)")
-    parser.add_argument("--no-example", action="store_true", help="skip the example's layers")
-    parser.add_argument("--example-only", action="store_true",
+    subset = parser.add_mutually_exclusive_group()
+    subset.add_argument("--no-example", action="store_true", help="skip the example's layers")
+    subset.add_argument("--example-only", action="store_true",
                         help="synthesize only the example's layers (at today's fitted folding) and keep the pieces' last results")
-    parser.add_argument("--pieces", default=None,
+    subset.add_argument("--pieces", default=None,
                         help="comma list: synthesize only these pieces and keep the others' last results")
     args = parser.parse_args()
     binary = yosys_binary()

@@ -206,28 +206,27 @@ def save_checkpoint(path: str | Path, model: QuantUNet, *, name: str | None = No
     return path
 
 
-def _check_archive_size(path: Path) -> None:
-    """Refuse an archive larger than MAX_CHECKPOINT_BYTES on disk or unpacked (a small file whose
-    entries claim gigabytes: torch.load would allocate what they claim)."""
+def _check_archive(path: Path) -> None:
+    """Refuse what is not a zip archive (torch.save writes one) or is larger than MAX_CHECKPOINT_BYTES
+    on disk or unpacked (a small file whose entries claim gigabytes: torch.load would allocate what
+    they claim). The end record is read first: zipfile parses the central directory to its declared
+    size whatever count it declares, so both are bounded before it does."""
     limit = f"{MAX_CHECKPOINT_BYTES >> 20} MiB"
     if path.stat().st_size > MAX_CHECKPOINT_BYTES:
         raise CheckpointError(f"'{path}' is larger than {limit}: not a qgen checkpoint")
-    unreadable = (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error)
     try:
         with open(path, "rb") as f:
             end = zipfile._EndRecData(f)       # the (zip64) end record: entry count, directory size
-    except unreadable as exc:
-        raise CheckpointError(f"'{path}' is not a qgen checkpoint (unreadable: {type(exc).__name__})") from None
-    if end is None:
-        raise CheckpointError(f"'{path}' is not a qgen checkpoint (not a PyTorch archive)")
-    if (end[zipfile._ECD_ENTRIES_TOTAL] > MAX_CHECKPOINT_ENTRIES
-            or end[zipfile._ECD_SIZE] > MAX_CENTRAL_DIRECTORY_BYTES):
-        raise CheckpointError(f"'{path}' holds more than {MAX_CHECKPOINT_ENTRIES:,} entries or a central directory "
-                              f"over {MAX_CENTRAL_DIRECTORY_BYTES >> 20} MiB: not a qgen checkpoint")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            unpacked = sum(entry.file_size for entry in archive.infolist())
-    except unreadable as exc:
+            if end is None:
+                raise CheckpointError(f"'{path}' is not a qgen checkpoint (not a PyTorch archive)")
+            if (end[zipfile._ECD_ENTRIES_TOTAL] > MAX_CHECKPOINT_ENTRIES
+                    or end[zipfile._ECD_SIZE] > MAX_CENTRAL_DIRECTORY_BYTES):
+                raise CheckpointError(f"'{path}' holds more than {MAX_CHECKPOINT_ENTRIES:,} entries or a central "
+                                      f"directory over {MAX_CENTRAL_DIRECTORY_BYTES >> 20} MiB: not a qgen checkpoint")
+            unpacked = sum(entry.file_size for entry in zipfile.ZipFile(f).infolist())
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as exc:
         raise CheckpointError(f"'{path}' is not a qgen checkpoint (unreadable: {type(exc).__name__})") from None
     if unpacked > MAX_CHECKPOINT_BYTES:
         raise CheckpointError(f"'{path}' unpacks to more than {limit}: not a qgen checkpoint")
@@ -237,9 +236,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' " + ("is not a regular file" if path.exists() else "does not exist"))
-    if not zipfile.is_zipfile(path):   # torch.save writes a zip archive
-        raise CheckpointError(f"'{path}' is not a qgen checkpoint (not a PyTorch archive)")
-    _check_archive_size(path)
+    _check_archive(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
