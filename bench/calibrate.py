@@ -200,6 +200,19 @@ def v_weights(width: int, depth: int, seed: int = 2) -> str:
 
 
 def v_fifo(width: int, depth: int) -> str:
+    if depth == 1:     # Vitis's fifo_w*_d1_S: one shift-register stage (a register with a clock enable), a valid bit
+        return f"""module top(input clk, input rst, input wr, input rd, input [{width - 1}:0] din, output [{width - 1}:0] dout,
+           output full, output empty);
+  reg [{width - 1}:0] data;
+  reg valid;
+  wire do_wr = wr && !valid, do_rd = rd && valid;
+  always @(posedge clk) if (do_wr) data <= din;
+  always @(posedge clk) if (rst) valid <= 0; else if (do_wr) valid <= 1; else if (do_rd) valid <= 0;
+  assign dout = data;
+  assign full = valid;
+  assign empty = !valid;
+endmodule
+"""
     if depth <= formulas.SRL_MAX_DEPTH:   # Vitis's shift-register FIFO: data shifts in, read address = count - 1
         cb, ab = _clog2(depth + 1), _clog2(depth)
         return f"""module top(input clk, input rst, input wr, input rd, input [{width - 1}:0] din, output [{width - 1}:0] dout,
@@ -444,6 +457,9 @@ def points(quick: bool) -> list[dict]:
     fifos = [(w, d) for w in (8, 16, 32, 64) for d in (2, 4, 8, 16, 32, 64, 128, 512, 2048)]
     for w, d in (rng.sample(fifos, 10) if not quick else [(16, 8), (32, 512)]):
         out.append(dict(piece="fifo", width=w, depth=d))
+    # 1-deep FIFOs (right-sizing to a requested frame rate): every other width held out
+    for i, w in enumerate((8, 24, 64, 96, 256) if not quick else (64,)):
+        out.append(dict(piece="fifo", width=w, depth=1, held_out=i % 2 == 1))
     wins = [(s * a, sf) for s in (1, 8, 18, 36) for a in (2, 4, 8) for sf in (1, 2, 3, 4, 8, 9, 16, 32, 64)
             if s * a * sf <= 4608]
     for lb, sf in (rng.sample(wins, 9) + [(72, 2), (45, 1)] if not quick else [(72, 2), (36, 8)]):

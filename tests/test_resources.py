@@ -178,3 +178,14 @@ def test_example_fits_the_zynq_7020_and_html(cli, tmp_path):
     assert report["fits"] and report["source"] == "estimate" and report["fps"] > 0
     page = html.read_text()
     assert "data:image/png;base64," in page and "fits" in page
+
+
+def test_a_one_deep_fifo_is_a_register_without_data_luts():
+    """Vitis's fifo_w*_d1_S: one shift-register stage (nothing selects the output): a valid bit's
+    LUTs and one FF per bit (calibration: fifo, depth 1, exact on 5 widths), against one LUT per bit
+    for 2 deep (output multiplexer) and up to 32 deep (SRL)."""
+    for width in (8, 64, 256):
+        one = formulas.fifo(width, 1)
+        assert (one.lut, one.ff) == (formulas.FIFO_REGISTER_LUT, width + 1)
+        assert formulas.fifo_impl(width, 1) == "registers"
+        assert formulas.fifo(width, 2).lut >= width > one.lut

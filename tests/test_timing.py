@@ -317,3 +317,72 @@ def test_steady_interval_is_the_longest_gap_after_the_first_frame():
     assert steady_interval([100, 9341, 47362, 56603]) == 38021
     assert steady_interval([100, 150, 200, 250]) == 50
     assert steady_interval([100, 180]) == 80 and steady_interval([70]) == 70
+
+
+# ---- 1-deep FIFOs where a requested frame rate leaves time to spare ---------------------------------
+
+@pytest.fixture(scope="module")
+def slow_project(tiny_checkpoint, tiny_project, tmp_path_factory):
+    """The tiny checkpoint built for a third of its fitted rate: FIFOs may slow it down to that."""
+    from codegen.cli import main
+
+    fps = round(tiny_project[1]["timing"]["fps"] / 3)
+    out = tmp_path_factory.mktemp("slow") / "prj"
+    result = CliRunner().invoke(main, ["hls", "--model", str(tiny_checkpoint), "--target-fps", str(fps),
+                                       "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    return out, fps
+
+
+def test_a_requested_rate_buys_one_deep_fifos_that_keep_it(slow_project, tiny_checkpoint):
+    """With --target-fps, right-sizing may slow the design down to the requested rate: FIFOs go
+    1 deep (a register) where the model, with the sizing margin, still reaches it in both styles.
+    Each saves LUTs and no BRAM; skip FIFOs keep their backlog; the reported rate is still >= F."""
+    import codegen.timing.sizing as sizing
+    from codegen.hls.fifo import fifo_cost
+
+    out, fps = slow_project
+    summary = json.loads((out / "qgen_project.json").read_text())
+    model = model_from_json(json.loads((out / "schedule.json").read_text()))
+    ones = [name for name, depth in model.depths.items() if depth == 1]
+    assert ones, model.depths
+    assert summary["timing"]["fps"] >= fps
+    margin = dict(frames=4, depth_factor=sizing.READ_AHEAD_FACTOR, depth_add=sizing.READ_AHEAD_STAGES)
+    for style in STYLES:
+        run = simulate(model, style=style, **margin)
+        assert not run.deadlock and run.interval_cycles <= sizing.interval_for_fps(fps, 10.0)
+    graph = lower(tiny_checkpoint).graph
+    design = build_design(graph, Folding.from_json(json.loads((out / "folding.json").read_text())))
+    cost = fifo_cost(design)
+    assert not set(ones) & set(required_depths(design))
+    for name in ones:
+        (_, (lut, _, bram)), (_, (lut1, _, bram1)) = cost(name, 2), cost(name, 1)
+        assert lut1 < lut and bram1 <= bram
+    text = (out / "firmware" / "quantunet.cpp").read_text()
+    assert all(re.search(rf"STREAM variable={n} depth=1\b", text) for n in ones)
+    assert not any(re.search(rf"BIND_STORAGE variable={n} ", text) for n in ones)   # a register: no FIFO memory
+
+
+def test_without_a_requested_rate_no_fifo_is_one_deep(model):
+    assert min(model.depths.values()) >= 2
+
+
+def test_one_deep_fifos_run_bit_exact_in_threads(slow_project):
+    """The threaded run (bounded FIFOs, real kernels) completes at the declared 1-deep FIFOs."""
+    result = run_cli("csim", slow_project[0], "--threaded", "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["passed"] and not report["deadlock"], report
+
+
+def test_one_deep_search_takes_a_bounded_number_of_runs(model, monkeypatch):
+    """Each FIFO the search settles costs about log2(n) runs; it never takes more than ONE_DEEP_CHECKS."""
+    import codegen.timing.sizing as sizing
+    checks = []
+
+    def keeps(depths):
+        checks.append(depths)
+        return sum(d == 1 for d in depths.values()) <= 2       # any two FIFOs, no third
+    names = sorted(model.depths)
+    price = lambda name, depth: (10.0, (2, 9, 0)) if depth == 1 else (100.0, (100, 4, 0))     # noqa: E731
+    result = sizing.one_deep(dict.fromkeys(names, 8), {}, price, keeps)
+    assert sum(d == 1 for d in result.values()) == 2 and len(checks) <= sizing.ONE_DEEP_CHECKS

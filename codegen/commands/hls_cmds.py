@@ -78,7 +78,7 @@ def hls(model_path, part, backend, out_dir, clock_ns, n_images, folding_path, fi
     else:
         folding, warning = choose_folding_cached(lowered.graph, target, clock_ns, fit=fit, target_fps=target_fps,
                                                  headroom=max_utilization, calibration=calibration)
-    request = HlsRequest(target, clock_ns, n_images, backend, calibration, allow_hazards, not no_fuse)
+    request = HlsRequest(target, clock_ns, n_images, backend, calibration, allow_hazards, not no_fuse, target_fps)
     summary = _generator(backend)(lowered, request, out_dir, folding, force=force, templates_dir=templates,
                                   tcl_dir=tcl, images=lowered.images, image_ids=lowered.image_ids)
     summary = {"project": str(out_dir), **summary}

@@ -22,16 +22,20 @@ from ..timing.schedule import model_to_json
 from ..timing.sizing import MAX_DEPTH, Sizing, peak_depths, size_fifos
 
 
-def assign_depths(design, clock_ns: float = 10.0, right_size: bool = True) -> Sizing:
+def assign_depths(design, clock_ns: float = 10.0, right_size: bool = True, max_interval: int | None = None) -> Sizing:
     """Size every FIFO with the timing model and set the streams' depths; returns the sizing
     (depths, and the check runs' interval and frame rate). The sizing of a given set of schedules
     is kept in qgen's cache: an edited template or a rerun on the same checkpoint reuses it.
-    `right_size=False` keeps the peak depths (a bound from above, seconds faster: the fitter's check)."""
+    `right_size=False` keeps the peak depths (a bound from above, seconds faster: the fitter's check).
+    `max_interval`: the interval a requested frame rate allows; right-sizing may slow the design
+    down to it (timing/sizing.py: right_sized)."""
     model = design.timing_model(clock_ns)
     store = cache.shared()
     schedules = model_to_json(model)
     schedules["streams"] = sorted(s["name"] for s in schedules["streams"])     # sizing ignores declared depths
-    key = cache.content_key("fifo", cache.code_version(), json.dumps(schedules, sort_keys=True), str(right_size))
+    allowed = max_interval if right_size else None
+    key = cache.content_key("fifo", cache.code_version(), json.dumps(schedules, sort_keys=True), str(right_size),
+                            str(allowed))
     sizing = None
     stored = store.get_json("fifo", key)
     if stored is not None:
@@ -41,7 +45,7 @@ def assign_depths(design, clock_ns: float = 10.0, right_size: bool = True) -> Si
             store.discard("fifo", key)
     if sizing is None:
         sizing = size_fifos(model, floors=required_depths(design), cost=fifo_cost(design), right_size=right_size,
-                            peak_sized=_peaks(model, store, schedules))
+                            peak_sized=_peaks(model, store, schedules), max_interval=allowed)
         store.put_json("fifo", key, sizing.to_data())
     for name, depth in sizing.depths.items():
         design.streams[name].depth = depth

@@ -27,6 +27,7 @@ from ..resources.estimate import estimate_report, stream_width
 from ..resources.formulas import fifo_impl
 from ..safe_io import is_number, read_json_input
 from ..timing.schedule import model_to_json
+from ..timing.sizing import interval_for_fps
 from .compile_check import compile_edited
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
@@ -55,6 +56,11 @@ class HlsRequest:
     calibration: object = None      # resources.calibration.Calibration: the user's correction factors
     allow_hazards: bool = False     # report hazards in the generated code as warnings, not errors
     fuse: bool = True               # run max-pools, concatenations and fan-out inside neighbouring kernels
+    target_fps: float | None = None     # --target-fps: FIFOs may slow the design down to this rate (1-deep FIFOs)
+
+    @property
+    def max_interval(self) -> int | None:
+        return None if self.target_fps is None else interval_for_fps(self.target_fps, self.clock_ns)
 
 
 def layer_rows(design: Design) -> list[dict]:
@@ -171,7 +177,7 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
     graph = lowered.graph
     renderer = Renderer(templates_dir, tcl_dir)
     design = build_design(graph, folding, fuse=request.fuse)
-    timing = assign_depths(design, request.clock_ns).to_json()
+    timing = assign_depths(design, request.clock_ns, max_interval=request.max_interval).to_json()
     resources = estimate_report(design, request.part, request.clock_ns, timing, request.calibration)
     files = render_project(design, request, renderer)
     files[SCHEDULE_FILE] = json.dumps(model_to_json(design.timing_model(request.clock_ns))) + "\n"

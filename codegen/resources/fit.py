@@ -18,6 +18,7 @@ from ..errors import QgenError
 from ..hls.design import build_design
 from ..hls.fifo import estimate_depths
 from ..hls.folding import Folding, LayerFold, fold_options, fully_folded, mult_choices
+from ..timing.sizing import interval_for_fps
 from .calibration import calibrate_row
 from .estimate import kernel_rows, totals
 
@@ -199,8 +200,7 @@ def cheapest_at_fps(fitter: Fitter, fps: float, clock_ns: float) -> tuple[Foldin
     the budget; QgenError when no folding reaches `fps` on any part (a layer at full parallelism
     is still too slow)."""
     intervals = fitter.candidate_intervals()
-    # a rate near zero allows any interval; min() also keeps 1e9 / 1e-320 = inf out of int()
-    target = int(min(1e9 / (fps * clock_ns), intervals[-1]))
+    target = min(interval_for_fps(fps, clock_ns), intervals[-1])
     fastest = fitter.fastest_possible()
     if target < fastest:
         raise QgenError(f"{fps:g} frames/s needs an interval of {target:,} cycles at {clock_ns} ns; the "
@@ -211,9 +211,11 @@ def cheapest_at_fps(fitter: Fitter, fps: float, clock_ns: float) -> tuple[Foldin
 SIZING_ROUNDS = 3
 
 
-def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=None) -> tuple[Folding, dict, bool]:
+def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=None,
+                     max_interval: int | None = None) -> tuple[Folding, dict, bool, int]:
     """`pick(fitter)` -> (folding, resources, fits), checked on the design the project will have;
-    the resources returned are always that design's, never the fitter's quick figure.
+    the resources returned are always that design's, never the fitter's quick figure, and so is
+    the interval (the timing model's steady state with those FIFOs).
 
     The fitter prices FIFOs at quick depths (a skip's C-order backlog + slack, 2 elsewhere) and the
     fixed part of the design at full folding; the timing model sizes FIFOs deeper where kernels run
@@ -222,25 +224,28 @@ def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=N
     right-sized design the project will have decides (its sizing is cached for `qgen hls`). When
     that is over budget too, the gap between it and the fitter's figure is charged as fixed cost and
     the folding is picked again. A pick the fitter itself finds over budget is reported with its
-    peak-sized figure (what the design would need at most)."""
+    peak-sized figure (what the design would need at most).
+
+    With `max_interval` (a requested frame rate) right-sizing may trade a FIFO's LUTs for FFs (1-deep
+    FIFOs), so the peak-sized design is no bound in FFs: the right-sized design always decides."""
     from ..hls.fifo import assign_depths
 
-    def sized(folding: Folding, right_size: bool) -> dict:
+    def sized(folding: Folding, right_size: bool) -> tuple[dict, int]:
         design = build_design(graph, folding)
-        assign_depths(design, clock_ns, right_size=right_size)
+        interval = assign_depths(design, clock_ns, right_size=right_size, max_interval=max_interval).interval_cycles
         found = totals(kernel_rows(design, calibration))
-        return {r: found[r] for r in BUDGETED}
+        return {r: found[r] for r in BUDGETED}, interval
 
     folding, used, ok = pick(fitter)
     rounds = 0
     while True:
-        figure = sized(folding, right_size=False)
-        if ok and not fitter.fits(figure):
-            figure = sized(folding, right_size=True)
+        figure, interval = sized(folding, right_size=ok and max_interval is not None)
+        if ok and not fitter.fits(figure) and max_interval is None:
+            figure, interval = sized(folding, right_size=True)
         if fitter.fits(figure):
-            return folding, figure, True
+            return folding, figure, True, interval
         if not ok or rounds == SIZING_ROUNDS:
-            return folding, figure, False
+            return folding, figure, False, interval
         fitter.charge({r: max(0, figure[r] - used[r]) for r in BUDGETED})
         folding, used, ok = pick(fitter)
         rounds += 1
@@ -250,8 +255,8 @@ def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
                     headroom: float = DEFAULT_HEADROOM, calibration=None) -> Folding:
     """The least-resource folding reaching `fps` frames/s; QgenError when impossible."""
     fitter = Fitter(graph, available, headroom, calibration)
-    folding, used, ok = with_sized_fifos(fitter, lambda f: cheapest_at_fps(f, fps, clock_ns), graph, clock_ns,
-                                         calibration)
+    folding, used, ok, _ = with_sized_fifos(fitter, lambda f: cheapest_at_fps(f, fps, clock_ns), graph, clock_ns,
+                                            calibration, interval_for_fps(fps, clock_ns))
     if not ok:
         raise QgenError(_overflow_message(fitter, used, f"{fps:g} frames/s does not fit"))
     return folding
@@ -274,7 +279,7 @@ def choose_folding(graph, part, clock_ns: float, *, folding_path=None, folding: 
         return folding_for_fps(graph, available, target_fps, clock_ns, headroom, calibration), None
     fitter = Fitter(graph, available, headroom, calibration)
     try:
-        folding, used, ok = with_sized_fifos(fitter, fastest_within_budget, graph, clock_ns, calibration)
+        folding, used, ok, _ = with_sized_fifos(fitter, fastest_within_budget, graph, clock_ns, calibration)
         if not ok:
             raise QgenError(_overflow_message(fitter, used, "does not fit even fully folded"))
         return folding, None

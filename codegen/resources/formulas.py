@@ -288,12 +288,16 @@ def fifo_impl(width: int, depth: int) -> str:
 
 
 def fifo(width: int, depth: int) -> Cost:
-    """A stream FIFO as Yosys maps it (calibration: fifo): 1-2 deep, registers and an output
-    multiplexer; up to 32 deep, one SRL16E/SRLC32E per bit plus a counter; deeper, a RAM with
-    read and write pointers, in RAM64M banks while they cost fewer than 64 LUTs per 18 Kb BRAM they
-    replace, else in RAMB18E1/RAMB36E1 (fitted: 48 LUTs/BRAM kept, 88 not)."""
+    """A stream FIFO as Yosys maps it (calibration: fifo): 1 deep, one register with a clock enable
+    and a valid bit, no data LUTs (Vitis's fifo_w*_d1_S: its shift register has one stage, so
+    nothing selects the output); 2 deep, registers and an output multiplexer; up to 32 deep, one
+    SRL16E/SRLC32E per bit plus a counter; deeper, a RAM with read and write pointers, in RAM64M
+    banks while they cost fewer than 64 LUTs per 18 Kb BRAM they replace, else in RAMB18E1/RAMB36E1
+    (fitted: 48 LUTs/BRAM kept, 88 not)."""
     if width <= 0 or depth <= 0:
         return Cost()
+    if depth == 1:
+        return Cost(lut=FIFO_REGISTER_LUT, ff=width + 1)
     counter = math.ceil(math.log2(depth + 1))
     if depth <= 2:
         return Cost(lut=width + FIFO_SRL_LUT - 3, ff=width * depth + counter)
@@ -513,6 +517,7 @@ DSP_TREE_SCALE = 0.6        # lane (mult=dsp, SIMD >= 8): Yosys's xilinx_dsp pac
                             # the DSP post-adders; fitted on 6 DSP lanes (0.53-0.95 of the fabric tree, median
                             # 0.62); trees of 1-3 products kept their fabric adders
 FIFO_SRL_LUT = 8                                        # fifo: counter, full/empty, read address
+FIFO_REGISTER_LUT = 2                                   # fifo, 1 deep: the valid bit's set/clear (exact on 5 widths)
 LUTRAM_PER_BRAM18 = 64      # fifo, line_buffer: LUTRAM while it costs at most this per BRAM18 it replaces
 ADDRESS_LUT = 17                                        # address: median of the fit split (16-17 LUTs)
 ADDRESS_FF_PER_BIT, ADDRESS_FF_PER_GROUP_BIT, ADDRESS_FF = 0.93, 1.20, 6.73   # address: least squares

@@ -8,9 +8,10 @@ The frame rate is the slowest layer's interval; `qgen simulate` on the project r
 """
 from __future__ import annotations
 
+from ..timing.sizing import interval_for_fps
 from .fit import BUDGETED, Fitter, cheapest_at_fps, fastest_within_budget, with_sized_fifos
 
-FPS_SOURCE = "the fitter's: one frame per slowest layer's interval (qgen simulate on the project refines it)"
+FPS_SOURCE = "the timing model's steady interval with the FIFO depths the project will have"
 RESOURCE_SOURCE = ("the estimate with the FIFO depths of the timing model: peak depths, or the right-sized ones the "
                    "project will have where the peaks are over budget")
 
@@ -28,9 +29,12 @@ def part_table(graph, parts, clock_ns: float, target_fps: float | None, headroom
     rows = []
     for part in parts:
         fitter = base.for_part(part.resources(), headroom)
-        pick = (lambda f: cheapest_at_fps(f, target_fps, clock_ns)) if target_fps is not None else fastest_within_budget
-        folding, used, fits = with_sized_fifos(fitter, pick, graph, clock_ns, calibration)
-        interval = fitter.interval(folding)
+        if target_fps is not None:
+            folding, used, fits, interval = with_sized_fifos(fitter, lambda f: cheapest_at_fps(f, target_fps, clock_ns),
+                                                             graph, clock_ns, calibration,
+                                                             interval_for_fps(target_fps, clock_ns))
+        else:
+            folding, used, fits, interval = with_sized_fifos(fitter, fastest_within_budget, graph, clock_ns, calibration)
         available = {r: part.resources()[r] for r in BUDGETED}
         rows.append({
             "part": part.short, "full": part.full, "board": part.board, "dsp_kind": part.dsp_kind,

@@ -17,6 +17,8 @@
    from 32, and for a skip connection its C-order backlog: `floors`) at which the model still
    keeps the interval of the peak-sized design in both styles with every pipeline
    READ_AHEAD_FACTOR x deeper + READ_AHEAD_STAGES: the same margin, stated, as the sizing run.
+   With a requested frame rate (--target-fps) whose interval is longer, that interval is the one
+   kept, and FIFOs may also go 1 deep (a register instead of a shift register: `one_deep`).
 3. Check run: the declared depths, nominal pipelines, input as fast as the design takes it, both
    styles, frames in flight plus one. A deadlock there (not expected: the sizing run is itself an execution within those
    depths) doubles the FIFOs reported full, and the check repeats.
@@ -37,8 +39,9 @@ from .simulate import FULL, STYLES, free_run, simulate
 READ_AHEAD_FACTOR = DEPTH_MARGIN_FACTOR      # the same margin the loop-carried buffers assume
 READ_AHEAD_STAGES = DEPTH_MARGIN_STAGES
 MIN_DEPTH = 2
-SHIFT_REGISTER_DEPTH = 32   # a FIFO up to 32 deep is one SRL per bit: shrinking it saves nothing
+SHIFT_REGISTER_DEPTH = 32   # 2 to 32 deep a FIFO costs one LUT per bit (SRL or output multiplexer) at any depth
 MIN_SAVING = 32             # LUT-equivalents a smaller FIFO must save to be worth a search
+ONE_DEEP_CHECKS = 12        # model runs the search for 1-deep FIFOs may take (one_deep)
 
 
 @dataclass
@@ -81,6 +84,11 @@ class Sizing:
         return cls(dict(depths), {s: dict(c) for s, c in checks.items()}, frames)
 
 
+def interval_for_fps(fps: float, clock_ns: float) -> int:
+    """The longest interval (cycles per frame) that still gives `fps` frames/s at `clock_ns`."""
+    return int(min(1e9 / (fps * clock_ns), 1 << 62))     # min(): a rate near zero allows any interval
+
+
 def _count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
@@ -102,27 +110,32 @@ def _steps(floor: int, sized: int) -> list[int]:
 
 
 def right_sized(model: TimingModel, sized: dict[str, int], frames: int, floors: dict[str, int],
-               cost: Callable[[str, int], tuple] | None = None) -> dict[str, int]:
+               cost: Callable[[str, int], tuple] | None = None, max_interval: int | None = None) -> dict[str, int]:
     """Step 2 of the module doc: each FIFO at the smallest step keeping the peak-sized interval.
     `cost(fifo, depth)` -> (LUT-equivalents, resources) leaves out steps that save less than
     MIN_SAVING or need more of any resource (a BRAM FIFO shrunk into LUTRAM saves BRAMs for LUTs:
     the peak-sized design must stay a bound of the right-sized one in every resource, which the
     fitter relies on), and orders the FIFOs by what they could save; without it, every FIFO
-    deeper than a shift register is tried."""
+    deeper than a shift register is tried.
+
+    `max_interval`: the interval a requested frame rate allows (--target-fps). Where it is longer
+    than the peak-sized design's, FIFOs may slow the design down to it, and 1-deep FIFOs (a register,
+    no SRL or multiplexer: `one_deep`) are sought as well."""
     margin = dict(depth_factor=READ_AHEAD_FACTOR, depth_add=READ_AHEAD_STAGES)
     frames += 2         # at least two steady gaps between frames: a FIFO that makes them alternate shows
-    target = {}
+    target, slack = {}, False
     for style in STYLES:
         run = simulate(model, frames=frames, style=style, depths=sized, **margin)
         if run.deadlock:            # the margin run itself deadlocks: keep the peaks
             return dict(sized)
-        target[style] = run.interval_cycles
+        target[style] = max(run.interval_cycles, max_interval or 0)
+        slack = slack or target[style] > run.interval_cycles
 
-    def keeps_interval(depths: dict[str, int]) -> bool:
+    def keeps_interval(depths: dict[str, int], engine: str = "solver") -> bool:
         # what the solver cannot settle (a deadlock, deep backpressure) is a no; stall first: a
         # too-shallow FIFO shows there as well, in half the time the flush style takes to refuse it
         for style in ("stall", "flush"):
-            run = simulate(model, frames=frames, style=style, depths=depths, engine="solver", stall_causes=False,
+            run = simulate(model, frames=frames, style=style, depths=depths, engine=engine, stall_causes=False,
                            **margin)
             if run is None or run.deadlock or run.interval_cycles > target[style]:
                 return False
@@ -147,7 +160,8 @@ def right_sized(model: TimingModel, sized: dict[str, int], frames: int, floors: 
     if order and keeps_interval({**depths, **smallest}):
         # every FIFO at its smallest step keeps the interval: since more depth never lengthens it,
         # that is what the one-at-a-time search below would find, in one run instead of one per step
-        return {**depths, **smallest}
+        depths.update(smallest)
+        order = []
     for name in order:
         steps = candidates[name]
         # more depth never lengthens the interval: bisect for the first step that keeps it, after
@@ -165,7 +179,46 @@ def right_sized(model: TimingModel, sized: dict[str, int], frames: int, floors: 
             else:
                 lo = mid + 1
         depths[name] = steps[lo]
+    if slack and cost is not None:
+        # 1-deep FIFOs hold producers back at every token: the solver gives up on such backpressure,
+        # the event engine (exact, slower) answers
+        depths = one_deep(depths, floors, cost, lambda d: keeps_interval(d, engine="auto"))
     return depths
+
+
+def one_deep(depths: dict[str, int], floors: dict[str, int], cost: Callable[[str, int], tuple],
+             keeps_interval: Callable[[dict[str, int]], bool]) -> dict[str, int]:
+    """1-deep FIFOs where the interval allows: a 1-deep FIFO is one register (Vitis's fifo_w*_d1_S)
+    and passes at most one token every two cycles (full_n is registered), which a design with
+    time to spare can afford. It trades the shift register's LUTs for the register's FFs, so it is
+    taken only where it saves MIN_SAVING LUT-equivalents, fewer LUTs and no BRAM; skip FIFOs (with a
+    floor) keep theirs. The FIFOs go in order of saving: the longest run of them that keeps the
+    interval is found by bisection (more depth never lengthens it), the FIFO that ends it is left
+    out and the search goes on with the rest, within ONE_DEEP_CHECKS model runs (each one is two
+    event-engine runs: seconds on a full-size U-Net)."""
+    def saving(name: str) -> float:
+        kept, (lut, _, bram) = cost(name, depths[name])
+        one, (lut1, _, bram1) = cost(name, 1)
+        return kept - one if lut1 < lut and bram1 <= bram else 0.0
+
+    rest = sorted((n for n in depths if depths[n] > 1 and n not in floors and saving(n) >= MIN_SAVING),
+                  key=lambda n: -saving(n))
+    taken: list[str] = []
+    checks = 0
+    while rest and checks < ONE_DEEP_CHECKS:
+        lo, hi = 0, len(rest)       # rest[:lo] keep the interval at depth 1 (with `taken`); hi: upper bound
+        while lo < hi and checks < ONE_DEEP_CHECKS:
+            mid = (lo + hi + 1) // 2
+            checks += 1
+            if keeps_interval({**depths, **dict.fromkeys(taken + rest[:mid], 1)}):
+                lo = mid
+            else:
+                hi = mid - 1
+        if lo < hi:                 # out of checks before the run was settled
+            break
+        taken += rest[:lo]
+        rest = rest[lo + 1:]        # rest[lo] loses the interval next to `taken`
+    return {**depths, **dict.fromkeys(taken, 1)}
 
 
 def peak_depths(model: TimingModel) -> dict[str, int]:
@@ -185,15 +238,17 @@ def peak_depths(model: TimingModel) -> dict[str, int]:
 
 def size_fifos(model: TimingModel, progress: Callable[[float], None] | None = None,
                floors: dict[str, int] | None = None, cost: Callable[[str, int], tuple] | None = None,
-               right_size: bool = True, peak_sized: dict[str, int] | None = None) -> Sizing:
+               right_size: bool = True, peak_sized: dict[str, int] | None = None,
+               max_interval: int | None = None) -> Sizing:
     """Depths for every FIFO (module doc); `floors`: the C-order backlog of skip FIFOs, below which
     right-sizing does not look; `cost(fifo, depth)`: what a FIFO costs (see `right_sized`);
-    `peak_sized`: step 1's depths when known (a `right_size=False` sizing of this model)."""
+    `peak_sized`: step 1's depths when known (a `right_size=False` sizing of this model);
+    `max_interval`: the interval a requested frame rate allows (see `right_sized`)."""
     depths = dict(peak_sized) if peak_sized is not None else peak_depths(model)
     nominal = free_run(model, frames=1, style="stall")       # frames in flight at full speed
     frames = max(2, math.ceil(nominal.frame_done[0] / analytic_interval(model)) + 1)
     if right_size:
-        depths = right_sized(model, depths, frames, floors or {}, cost)
+        depths = right_sized(model, depths, frames, floors or {}, cost, max_interval)
     for _ in range(8):
         results = {style: simulate(model, frames=frames, style=style, depths=depths) for style in STYLES}
         full = {b["fifo"] for r in results.values() if r.deadlock for b in r.blocked if b["state"] == FULL}
