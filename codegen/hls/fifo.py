@@ -80,6 +80,21 @@ def fifo_cost(design):
     return cost
 
 
+def one_deep_ff_bound(design) -> int:
+    """The most FFs right-sizing to a requested rate can add: every FIFO that may go 1 deep
+    (not a skip FIFO) as the register it would become (timing/sizing.py: one_deep)."""
+    from ..resources.estimate import stream_width
+    from ..resources.formulas import fifo
+
+    skips = required_depths(design)
+    extra = 0.0
+    for name, stream in design.streams.items():
+        if stream.tensor and name not in skips and stream.depth > 1:
+            width = stream_width(design, name)
+            extra += max(0.0, fifo(width, 1).ff - fifo(width, stream.depth).ff)
+    return int(round(extra))
+
+
 def needed(design, writer) -> dict[str, np.ndarray]:
     """Per stream downstream of kernel `writer` (its own outputs included): for each token, the last
     iteration of `writer` it depends on (in C order: a kernel's output token follows every input

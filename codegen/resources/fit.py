@@ -226,21 +226,25 @@ def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=N
     the folding is picked again. A pick the fitter itself finds over budget is reported with its
     peak-sized figure (what the design would need at most).
 
-    With `max_interval` (a requested frame rate) right-sizing may trade a FIFO's LUTs for FFs (1-deep
-    FIFOs), so the peak-sized design is no bound in FFs: the right-sized design always decides."""
-    from ..hls.fifo import assign_depths
+    With `max_interval` (a requested frame rate) right-sizing may also trade a FIFO's LUTs for FFs
+    (1-deep FIFOs, down to that rate): the peak-sized figure then counts every FIFO that could go
+    1 deep at its register's FFs, to stay a bound in every resource, and its interval is the
+    peak-sized design's (the project's may be longer, never beyond `max_interval`)."""
+    from ..hls.fifo import assign_depths, one_deep_ff_bound
 
     def sized(folding: Folding, right_size: bool) -> tuple[dict, int]:
         design = build_design(graph, folding)
         interval = assign_depths(design, clock_ns, right_size=right_size, max_interval=max_interval).interval_cycles
         found = totals(kernel_rows(design, calibration))
+        if max_interval is not None and not right_size:
+            found["ff"] += one_deep_ff_bound(design)
         return {r: found[r] for r in BUDGETED}, interval
 
     folding, used, ok = pick(fitter)
     rounds = 0
     while True:
-        figure, interval = sized(folding, right_size=ok and max_interval is not None)
-        if ok and not fitter.fits(figure) and max_interval is None:
+        figure, interval = sized(folding, right_size=False)
+        if ok and not fitter.fits(figure):
             figure, interval = sized(folding, right_size=True)
         if fitter.fits(figure):
             return folding, figure, True, interval

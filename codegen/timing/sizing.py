@@ -41,7 +41,7 @@ READ_AHEAD_STAGES = DEPTH_MARGIN_STAGES
 MIN_DEPTH = 2
 SHIFT_REGISTER_DEPTH = 32   # 2 to 32 deep a FIFO costs one LUT per bit (SRL or output multiplexer) at any depth
 MIN_SAVING = 32             # LUT-equivalents a smaller FIFO must save to be worth a search
-ONE_DEEP_CHECKS = 12        # model runs the search for 1-deep FIFOs may take (one_deep)
+ONE_DEEP_CHECKS = 10        # model runs the search for 1-deep FIFOs may take (one_deep)
 
 
 @dataclass
