@@ -124,7 +124,8 @@ def main() -> None:
     for name, r in designs.items():
         lines.append(f"| {name} | {r['kernels']} | " + " | ".join(f"{r['lut_by_part'][p]:,}" for p in PARTS)
                      + f" | {100 * r['arithmetic_lut_share']:.1f} % |")
-    lines += ["", "Interval over the slowest kernel's own count: "
+    lines += ["", "Interval over the slowest kernel's own count (a design built for a frame rate may spend its spare "
+              "rate on 1-deep FIFOs, down to that rate): "
               + ", ".join(f"{name} {100 * r['interval_over_slowest_kernel']:+.2f} %" for name, r in designs.items()),
               "", "Parts at 30 frames/s (the fitter with sized FIFOs, 80 % of each resource; smallest first):", "",
               "| part | fits | LUT | FF | DSP | BRAM_18K | frames/s |", "|---|---|---|---|---|---|---|"]

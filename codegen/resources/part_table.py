@@ -11,7 +11,8 @@ from __future__ import annotations
 from ..timing.sizing import interval_for_fps
 from .fit import BUDGETED, Fitter, cheapest_at_fps, fastest_within_budget, with_sized_fifos
 
-FPS_SOURCE = "the timing model's steady interval with the FIFO depths the project will have"
+FPS_SOURCE = ("the timing model's steady interval of the design whose resources are shown (with a frame rate "
+              "F, the project may spend spare rate on 1-deep FIFOs, down to F)")
 RESOURCE_SOURCE = ("the estimate with the FIFO depths of the timing model: peak depths, or the right-sized ones the "
                    "project will have where the peaks are over budget")
 
