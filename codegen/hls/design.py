@@ -3,8 +3,8 @@
 Hardware adds an AXI input kernel and maps the IR's `mask` op to the AXI output kernel. Where a
 kernel's template can host them (`Op.hosts`), neighbouring ops run inside it instead of in kernels
 of their own, which saves each a kernel's control logic and a FIFO and costs nothing else:
-- an EPILOGUE op (2x2 max-pool) applied to the host's output as it is written: the host writes the
-  pooled tensor too;
+- an EPILOGUE op (2x2 max-pool, or the head) applied to the host's output as it is written: the host
+  writes the pooled tensor (the logits) too, and its own output only where another kernel reads it;
 - a PROLOGUE op (the concatenation of a skip connection) whose output only the host reads: the
   host reads the concatenated streams itself;
 - FANOUT: a tensor with several readers (a skip connection: a FIFO has one reader) is written by
@@ -130,16 +130,22 @@ class Design:
         return TimingModel(kernels, depths, external, clock_ns)
 
 
-def fusion_plan(graph: Graph) -> tuple[dict, dict]:
-    """(host name -> prologue op, host name -> epilogue op): which ops run inside a neighbour's kernel."""
+def fusion_plan(graph: Graph, folding: Folding | None = None) -> tuple[dict, dict]:
+    """(host name -> prologue op, host name -> epilogue op): which ops run inside a neighbour's kernel.
+    A weighted epilogue (the head) runs inside its host only at a folding that matches the host's
+    (`op.fuses_with`); without `folding`, every candidate (the fitter aligns them: fit.py)."""
     producers = {op.output: op for op in graph.ops}
     readers = {name: [op for op in graph.ops if name in op.inputs] for name in graph.tensors}
     prologues, epilogues = {}, {}
     for op in graph.ops:
         if op.fuses_as == EPILOGUE:
             host = producers.get(op.inputs[0])
-            if host is not None and EPILOGUE in host.hosts() and host.name not in epilogues:
-                epilogues[host.name] = op
+            if host is None or EPILOGUE not in host.hosts() or host.name in epilogues:
+                continue
+            if op.weighted and folding is not None and not op.fuses_with(folding.get(host.name, LayerFold()),
+                                                                         folding.get(op.name, LayerFold())):
+                continue
+            epilogues[host.name] = op
         elif op.fuses_as == PROLOGUE:
             (host, *more) = readers[op.output] or [None]
             if host is not None and not more and PROLOGUE in host.hosts() and host.name not in prologues:
@@ -151,7 +157,7 @@ def build_design(graph: Graph, folding: Folding, fuse: bool = True) -> Design:
     """The kernels and streams of `graph` at `folding`; `fuse=False` keeps every op in its own kernel."""
     folding.validate(graph)
     design = Design(graph, folding)
-    prologues, epilogues = fusion_plan(graph) if fuse else ({}, {})
+    prologues, epilogues = fusion_plan(graph, folding) if fuse else ({}, {})
     fused = {op.name for op in (*prologues.values(), *epilogues.values())}
     host_of = {op.name: host for host, op in prologues.items()}       # a prologue is read by its host's kernel
     # the kernels reading each tensor (a fused epilogue reads inside its host: no stream)
@@ -167,6 +173,8 @@ def build_design(graph: Graph, folding: Folding, fuse: bool = True) -> Design:
         """Streams a producer of `tensor` writes: one per reader when it can (`fanout`), else one, which a
         split kernel copies for each reader."""
         kernels = readers[tensor]
+        if not kernels:         # read only by the epilogue fused into its producer (the head)
+            return []
         if len(kernels) <= 1:
             s = add_stream(f"{tensor}_s", tensor)
             for k in kernels:
@@ -245,6 +253,7 @@ def _host_ports(design: Design, kernel: Kernel) -> None:
     if kernel.epilogue is not None:
         host = op.schedule(graph, design.folding.get(op.name, LayerFold()))
         lanes = design.folding.get(op.name, LayerFold()).pe
-        epilogue = kernel.epilogue.epilogue_context(graph, out_ports[main:], host.writes[0], host.depth, lanes)
+        epilogue = kernel.epilogue.epilogue_context(graph, out_ports[main:], host.writes[0], host.depth, lanes,
+                                                    design.folding.get(kernel.epilogue.name, LayerFold()))
     kernel.context.update(inputs=inputs, outputs=out_ports[:main], epilogue=epilogue,
                           signature=kernel.prototype(design))

@@ -148,12 +148,14 @@ def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> d
         ["void quantunet(hls::stream<axis_in_t>& in, hls::stream<axis_out_t>& out)"]))
     for kernel in design.kernels:
         ctx = kernel.context
-        if kernel.op is not None and kernel.op.weighted:
-            op = kernel.op
+        for op in kernel.ops:       # the kernel's own layer, and a weighted op fused into it (the head)
+            if not op.weighted:
+                continue
+            fold = design.folding[op.name]
             summary = f"{op.op_type}, weights {op.weight_type.describe()}, accumulator {op.acc_type.bits} bits"
-            data = op.kernel_data(graph, design.folding[op.name])
-            files[f"firmware/layers/{kernel.function}.h"] = renderer.render(
-                "layer_params.h.j2", {**ctx, **data, "summary": summary})
+            own = ctx if op is kernel.op else op.kernel_context(graph, fold)
+            files[f"firmware/layers/{op.name}.h"] = renderer.render(
+                "layer_params.h.j2", {**own, **op.kernel_data(graph, fold), "summary": summary})
         files[kernel.source] = renderer.render(kernel.template, ctx)
     files["firmware/quantunet.cpp"] = renderer.render("quantunet.cpp.j2", dict(
         model_name=graph.name, top=TOP,

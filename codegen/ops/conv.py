@@ -259,9 +259,60 @@ class Conv(WeightedOp):
         return REGISTERS
 
     def hosts(self) -> frozenset:
-        """Both conv templates read a skip connection's streams themselves, pool their output as they
-        write it and write it to every reader (kernels/concat_read.j2, maxpool_step.j2)."""
+        """Both conv templates read a skip connection's streams themselves, pool their output (or run
+        the head on it) as they write it and write it to every reader (kernels/concat_read.j2,
+        maxpool_step.j2, head_step.j2)."""
         return frozenset((PROLOGUE, EPILOGUE, FANOUT)) if self.thresholds is not None else frozenset()
+
+    # ---- the head fused behind the conv that produces its input (hls/design.py EPILOGUE) ----------
+    # The head (1x1, bias, no thresholds) can run inside the conv before it: each output code that
+    # conv computes (lane pe of neuron fold nf, channel nf * PE + pe) is multiplied into the logits
+    # at once (kernels/head_step.j2), so the head needs no kernel, window or FIFO of its own. Its
+    # folding then follows the host's: PE = its outputs, SIMD = the host's PE, so that the host's
+    # neuron fold nf reads the head's weight word nf ([NF_host][C_OUT][PE_host]).
+
+    @property
+    def fuses_as(self) -> str | None:
+        return EPILOGUE if self.thresholds is None and self.kernel == 1 else None
+
+    def fused_fold(self, host_fold, mult: str = "auto"):
+        """The head's folding when it runs inside a host folded as `host_fold`."""
+        from ..hls.folding import LayerFold
+        return LayerFold(self.weights.shape[0], host_fold.pe, mult)
+
+    def fuses_with(self, host_fold, own_fold) -> bool:
+        """Whether the head runs inside its host at these foldings (else it keeps its own kernel)."""
+        return (own_fold.pe, own_fold.simd) == (self.weights.shape[0], host_fold.pe) and own_fold.mult != "dsp2"
+
+    def epilogue_writes(self, graph, times: np.ndarray) -> np.ndarray:
+        """The logits of a pixel are complete when the host writes that pixel."""
+        return np.asarray(times)
+
+    def epilogue_buffers(self, graph, times, depth) -> list[CarriedBuffer]:
+        return []       # the running logits are registers
+
+    def epilogue_context(self, graph, ports, times, depth, lanes: int, fold) -> dict:
+        """kernels/head_step.j2's macro argument `head` (`fold`: the head's own, fused_fold)."""
+        x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
+        return dict(macros="kernels/head_step.j2", header=f"{self.name}.h", name=self.name, C_IN=x.channels,
+                    C_OUT=y.channels, PE=lanes,
+                    acc_t=f"{self.name}_acc_t", pixel=pixel_type(y.name), ports=list(ports),
+                    prod_ctype=f"ap_int<{self.weight_type.bits + x.dtype.bits}>",
+                    MULT_IMPL={"lut": "fabric", "dsp": "dsp"}[self.mult_impl(x, fold)],
+                    WEIGHTS_IMPL=ROM_IMPL[formulas.rom_impl(lanes * y.channels * self.weight_type.bits,
+                                                             x.channels // lanes)],
+                    BIAS_IMPL=ROM_IMPL[formulas.rom_impl(y.channels * self.acc_type.bits, 1)])
+
+    def epilogue_estimate(self, graph, times, depth, lanes: int, fold) -> formulas.Breakdown:
+        """The head's MAC of `lanes` products per output, its weight ROM (one word per neuron fold of
+        the host) and bias, without a kernel's control, window or FIFO."""
+        x = graph.tensors[self.inputs[0]]
+        out_ch = self.weights.shape[0]
+        mvau = formulas.mvau(out_ch, lanes, self.weight_type.bits, x.dtype.bits, self.acc_type.bits,
+                             x.channels // lanes, None, self.mult_impl(x, fold))
+        parts = {part: cost for part, cost in mvau.parts.items() if part != "control"}
+        parts["weights"] = parts["weights"] + formulas.rom(out_ch * self.acc_type.bits, 1)
+        return formulas.Breakdown(**parts)
 
     def kernel_template(self, graph, fold) -> str:
         if self.thresholds is None:

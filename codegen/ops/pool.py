@@ -102,10 +102,10 @@ class MaxPool2x2(Op):
     def epilogue_buffers(self, graph, times, depth) -> list[CarriedBuffer]:
         return self._buffers(graph, times, depth)
 
-    def epilogue_context(self, graph, ports, times, depth, lanes: int) -> dict:
-        return self._pool_context(graph, ports, times, depth, lanes)
+    def epilogue_context(self, graph, ports, times, depth, lanes: int, fold=None) -> dict:
+        return {"macros": "kernels/maxpool_step.j2", **self._pool_context(graph, ports, times, depth, lanes)}
 
-    def epilogue_estimate(self, graph, times, depth, lanes: int) -> Breakdown:
+    def epilogue_estimate(self, graph, times, depth, lanes: int, fold=None) -> Breakdown:
         return self._pool_cost(graph, times, depth, lanes)
 
     def cycles(self, graph, fold=None) -> int:

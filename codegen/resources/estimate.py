@@ -30,9 +30,10 @@ def kernel_row(design: Design, kernel, calibration: Calibration | None = None) -
     if op is not None:
         fold = design.folding.get(op.name, LayerFold())
         cost = Breakdown.of(op.estimate(graph, fold))
-        if kernel.epilogue is not None:     # a max-pool run on the output inside this kernel
+        if kernel.epilogue is not None:     # a max-pool or the head run on the output inside this kernel
             host = op.schedule(graph, fold)
-            cost = cost + kernel.epilogue.epilogue_estimate(graph, host.writes[0], host.depth, fold.pe)
+            cost = cost + kernel.epilogue.epilogue_estimate(graph, host.writes[0], host.depth, fold.pe,
+                                                            design.folding.get(kernel.epilogue.name, LayerFold()))
         cycles = op.cycles(graph, fold)
         kind = op.op_type
     else:   # AXI input or stream split: one pixel per cycle, registers only

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import QgenError
-from ..hls.design import build_design
+from ..hls.design import build_design, fusion_plan
 from ..hls.fifo import estimate_depths
-from ..hls.folding import Folding, LayerFold, fold_options, fully_folded, mult_choices
+from ..hls.folding import Folding, LayerFold, divisors, fold_options, fully_folded, mult_choices
 from ..timing.sizing import interval_for_fps
 from .calibration import calibrate_row
 from .estimate import kernel_rows, totals
@@ -39,10 +39,30 @@ def option_cost(op, graph, fold, calibration=None) -> dict:
     return calibrate_row(row, calibration)
 
 
+def fused_weighted(graph) -> dict[str, str]:
+    """Weighted ops that run inside their host's kernel (the head: hls/design.py EPILOGUE) -> host name.
+    Their folding follows the host's (`op.fused_fold`), which the fitter keeps aligned."""
+    return {op.name: host for host, op in fusion_plan(graph)[1].items() if op.weighted}
+
+
+def fused_option_cost(op, graph, fold, calibration=None) -> dict:
+    """A fused weighted op's resources at `fold` (its lanes: the host's PE), as its host carries them."""
+    row = {"op": op.op_type, **op.epilogue_estimate(graph, None, None, fold.simd, fold).rounded()}
+    return calibrate_row(row, calibration)
+
+
 def _options(graph, calibration=None) -> dict[str, list[_Option]]:
     out = {}
+    fused = fused_weighted(graph)
     for op in graph.weighted_ops:
         options = []
+        if op.name in fused:        # no cycles of its own: it runs in the host's loop
+            for lanes in divisors(op.fold_dims()[1]):
+                for mult in ("lut", "dsp"):
+                    fold = op.fused_fold(LayerFold(lanes), mult)
+                    options.append(_Option(fold, 0, fused_option_cost(op, graph, fold, calibration)))
+            out[op.name] = options
+            continue
         for base in fold_options(op):
             for mult in mult_choices(op, graph, base.pe):
                 fold = LayerFold(base.pe, base.simd, mult)
@@ -57,8 +77,10 @@ def _fixed_cost(graph, calibration=None) -> dict:
     design = build_design(graph, ones)
     estimate_depths(design)     # quick backlog depths: the project sizes its FIFOs with the timing model
     fixed = totals(kernel_rows(design, calibration))
+    fused = fused_weighted(graph)
     for op in graph.weighted_ops:   # the rows of weighted layers hold their FIFOs plus the layer itself
-        own = option_cost(op, graph, ones[op.name], calibration)
+        price = fused_option_cost if op.name in fused else option_cost
+        own = price(op, graph, ones[op.name], calibration)
         fixed = {k: fixed[k] - own[k] for k in fixed}
     return fixed
 
@@ -68,6 +90,8 @@ class Fitter:
         self.available, self.headroom = available, headroom
         self.options = _options(graph, calibration)
         self.fixed = _fixed_cost(graph, calibration)
+        self.fused = {name: (host, next(op for op in graph.weighted_ops if op.name == name))
+                      for name, host in fused_weighted(graph).items()}
         self._cycles = {n: np.array([o.cycles for o in opts]) for n, opts in self.options.items()}
         # DSP pairs cost LUTs and a pipeline stage to save DSPs: a repair where a resource binds,
         # never a starting choice (issue 17: packing "where the DSPs or LUTs are the limit")
@@ -146,6 +170,11 @@ class Fitter:
             _, n, option, delta = best
             choice[n] = option
             used = used + delta
+        for n, (host, op) in self.fused.items():   # a fused op's lanes are its host's PE
+            aligned = op.fused_fold(self.options[host][choice[host]].fold, self.options[n][choice[n]].fold.mult)
+            k = next(i for i, o in enumerate(self.options[n]) if o.fold == aligned)
+            used = used + self._cost[n][k] - self._cost[n][choice[n]]
+            choice[n] = k
         folding = Folding({n: self.options[n][choice[n]].fold for n in names})
         totals_used = {r: int(round(v)) for r, v in zip(BUDGETED, used * self._b)}
         return folding, totals_used, bool(overflow(used) <= 0)
