@@ -43,6 +43,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)   # tiny models: one thread each is fastest, and leaves the other core free
 
 from codegen.errors import QgenError  # noqa: E402
+from codegen.hls.design import fusion_plan  # noqa: E402
 from codegen.ir.agreement import compare  # noqa: E402
 from codegen.ir.frontend import lower_model  # noqa: E402
 from quantunet.data import load_split  # noqa: E402
@@ -77,8 +78,10 @@ def check_csim(variant, model, workdir: Path) -> dict:
     runner = CliRunner()
     ckpt = save_as_checkpoint(model, workdir / f"fuzz{variant.seed}.pt")
     project = workdir / f"prj{variant.seed}"
-    folding = random_folding(lower_model(model, f"fuzz{variant.seed}"), variant.seed)
+    graph = lower_model(model, f"fuzz{variant.seed}")
+    folding = random_folding(graph, variant.seed)
     mults = Counter(f.mult for f in folding.values())
+    head_fused = any(op.weighted for op in fusion_plan(graph, folding)[1].values())   # the head in the conv before it
     folding_path = workdir / f"folding{variant.seed}.json"
     folding_path.write_text(json.dumps(folding.to_json()))
     started = time.time()
@@ -93,7 +96,8 @@ def check_csim(variant, model, workdir: Path) -> dict:
         return {"csim": "error", "detail": result.output.strip().splitlines()[-1:]}
     bad = [r["name"] for r in report["layers"] if r["mismatches"]]
     return {"csim": "passed" if report["passed"] else "failed", "csim_mismatches": report["mismatches"],
-            "csim_bad_layers": bad[:3], "csim_seconds": round(time.time() - started, 1), "mults": dict(mults)}
+            "csim_bad_layers": bad[:3], "csim_seconds": round(time.time() - started, 1), "mults": dict(mults),
+            "head_fused": head_fused}
 
 
 def check_hazards(variant, model, workdir: Path) -> dict:
@@ -195,7 +199,8 @@ def run_csim(configs: int, csim: int, start: int, n_images: int) -> dict:
     for r in records:
         mults.update(r.get("mults", {}))
     return {"configs": len(records), "passed": sum(r["csim"] == "passed" for r in records),
-            "seconds": round(time.time() - started, 1), "mults": dict(mults), "records": records}
+            "seconds": round(time.time() - started, 1), "mults": dict(mults),
+            "heads_fused": sum(bool(r.get("head_fused")) for r in records), "records": records}
 
 
 def summarize_reference(records: list[dict], seconds: float, n_images: int) -> dict:
@@ -237,7 +242,8 @@ def write_markdown(result: dict, path: Path) -> None:
         met = csim["passed"] == csim["configs"] and csim["configs"] >= 100
         mults = ", ".join(f"{n} {m}" for m, n in sorted(csim.get("mults", {}).items()))
         lines.append(f"| `qgen hls` (random valid folding) → `qgen csim` | {csim['passed']} of {csim['configs']} "
-                     f"bit-exact ({csim['seconds']:.0f} s; layers by multiplier: {mults or 'not recorded'}) | "
+                     f"bit-exact ({csim['seconds']:.0f} s; layers by multiplier: {mults or 'not recorded'}; "
+                     f"head inside the conv before it in {csim.get('heads_fused', 0)}) | "
                      f"all of ≥ 100: {'**met**' if met else 'not met'} |")
     if hz:
         met = hz["unsafe_sites"] == 0 and hz["configs"] >= 200

@@ -116,8 +116,11 @@ def save_as_checkpoint(model, path, name: str | None = None):
 def random_folding(graph, seed: int):
     """A random valid folding of every weighted layer: PE and SIMD random divisors, with the corners
     drawn often (fully parallel, NF * SF = 1, where loop-carried distances are shortest; fully
-    folded), and a random multiplier type among those the layer may use (dsp2 where PEs pair up)."""
+    folded), and a random multiplier type among those the layer may use (dsp2 where PEs pair up).
+    Half the time the head is folded to run inside the conv before it (its SIMD = that conv's PE:
+    codegen/resources/fit.py fused_weighted), else it keeps its draw, mostly a kernel of its own."""
     from codegen.hls.folding import Folding, LayerFold, divisors, mult_choices
+    from codegen.resources.fit import fused_weighted
 
     rng = np.random.default_rng(seed ^ 0xF01D)
     folding = Folding()
@@ -131,4 +134,8 @@ def random_folding(graph, seed: int):
         else:
             pe, simd = int(rng.choice(divisors(out_ch))), int(rng.choice(divisors(window)))
         folding[op.name] = LayerFold(int(pe), int(simd), str(rng.choice(["auto", *mult_choices(op, graph, pe)])))
+    ops = {op.name: op for op in graph.weighted_ops}
+    for name, host in fused_weighted(graph).items():
+        if rng.random() < 0.5:
+            folding[name] = ops[name].fused_fold(folding[host], str(rng.choice(["auto", "lut", "dsp"])))
     return folding

@@ -159,7 +159,7 @@ def templates_including(target: str):
         folder = ws.root / "tpl"
         shutil.copytree(TEMPLATES_DIR, folder)
         shutil.copytree(TCL_DIR, folder / "tcl")
-        conv = folder / "kernels" / "head.cpp.j2"
+        conv = folder / "kernels" / "output.cpp.j2"
         conv.write_text(conv.read_text() + f'\n{{% include "{target}" %}}\n')
         return str(folder)
     return setup
@@ -170,7 +170,7 @@ def templates_with_recursion(ws: Workspace) -> str:
     folder = ws.root / "tpl"
     shutil.copytree(TEMPLATES_DIR, folder)
     shutil.copytree(TCL_DIR, folder / "tcl")
-    split = folder / "kernels" / "head.cpp.j2"
+    split = folder / "kernels" / "output.cpp.j2"
     split.write_text(split.read_text() + "\nstatic int qgen_fact(int n)\n{\n  return n ? n * qgen_fact(n - 1) : 1;\n}\n")
     return str(folder)
 
@@ -225,8 +225,8 @@ def templates_with_link(ws: Workspace) -> str:
     shutil.copytree(TEMPLATES_DIR, folder)
     shutil.copytree(TCL_DIR, folder / "tcl")
     (ws.root / "secret.txt").write_text("not for generated code\n")
-    (folder / "kernels" / "head.cpp.j2").unlink()
-    (folder / "kernels" / "head.cpp.j2").symlink_to(ws.root / "secret.txt")
+    (folder / "kernels" / "output.cpp.j2").unlink()
+    (folder / "kernels" / "output.cpp.j2").symlink_to(ws.root / "secret.txt")
     return str(folder)
 
 

@@ -237,9 +237,9 @@ def test_firmware_and_object_keys_follow_every_byte(tiny_project, tmp_path):
     header.write_bytes(text)
     assert keys() == before
     assert object_key("g++", flags + ["-DX=1"], copy, source, [], ap_types_dir()) != before[1]
-    other = copy / "firmware" / "layers" / "head.cpp"
+    other = copy / "firmware" / "layers" / "mask.cpp"
     other.write_text(other.read_text() + "\n")
-    assert keys()[1] == before[1] and keys()[0] != before[0]              # head.cpp is not enc1_conv1's input
+    assert keys()[1] == before[1] and keys()[0] != before[0]              # mask.cpp is not enc1_conv1's input
 
 
 # ---- the whole command ---------------------------------------------------------------------------

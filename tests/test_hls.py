@@ -160,12 +160,12 @@ def test_broken_template_names_file_and_line_and_leaves_nothing(cli, tiny_checkp
 
 def test_edited_template_is_used_and_linted(cli, tiny_checkpoint, tmp_path):
     folder = _exported(cli, tmp_path)
-    head = folder / "kernels" / "head.cpp.j2"
-    head.write_text(head.read_text().replace("#include \"{{ header }}\"",
-                                             "#include \"{{ header }}\"\n// edited by a human"))
+    output = folder / "kernels" / "output.cpp.j2"
+    output.write_text(output.read_text().replace("#include \"../quantunet_types.h\"",
+                                                 "#include \"../quantunet_types.h\"\n// edited by a human"))
     assert cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "ok").exit_code == 0
-    assert "// edited by a human" in (tmp_path / "ok" / "firmware" / "layers" / "head.cpp").read_text()
-    head.write_text(head.read_text().replace("// edited by a human", "int* scratch = new int[4];"))
+    assert "// edited by a human" in (tmp_path / "ok" / "firmware" / "layers" / "mask.cpp").read_text()
+    output.write_text(output.read_text().replace("// edited by a human", "int* scratch = new int[4];"))
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "bad")
     assert result.exit_code == 2 and "dynamic memory" in result.output and not (tmp_path / "bad").exists()
 
@@ -243,7 +243,7 @@ def test_csim_cache_is_keyed_on_content_not_time_stamps(cli, project, tmp_path):
     copy = tmp_path / "prj"
     shutil.copytree(out, copy)
     assert cli("csim", copy).exit_code == 0          # objects cached
-    kernel = copy / "firmware" / "layers" / "head.cpp"
+    kernel = copy / "firmware" / "layers" / "mask.cpp"
     text = kernel.read_text()
     wrong = text.replace("out.write(", "out.write(~", 1) if "out.write(" in text else None
     assert wrong and wrong != text
@@ -329,11 +329,40 @@ def test_fused_kernels_cost_less_and_both_designs_are_bit_exact(cli, project, ti
     def kernels(p):
         return {f.stem for f in (p / "firmware" / "layers").glob("*.cpp")}
 
-    assert not {k for k in kernels(out) if k.startswith(("pool", "concat", "split_"))}
-    assert {"pool1", "concat1", "split_enc1_conv2"} <= kernels(unfused)
+    assert not {k for k in kernels(out) if k.startswith(("pool", "concat", "split_", "head"))}
+    assert {"pool1", "concat1", "split_enc1_conv2", "head"} <= kernels(unfused)
     fused_total = json.loads((out / "resources_estimate.json").read_text())["total"]
     unfused_total = json.loads((unfused / "resources_estimate.json").read_text())["total"]
     assert fused_total["lut"] < unfused_total["lut"] and fused_total["ff"] < unfused_total["ff"]
     assert fused_total["bram_18k"] <= unfused_total["bram_18k"]
     result = cli("csim", unfused, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["passed"]
+
+
+def test_the_head_runs_inside_the_last_conv_at_an_aligned_folding(cli, project, tiny_checkpoint, tmp_path):
+    """The fitter folds the head as its producer's epilogue (PE = its outputs, SIMD = the producer's
+    PE: kernels/head_step.j2), so it needs no kernel or FIFO; a folding file that folds it otherwise
+    keeps its own kernel (kernels/head.cpp.j2), bit-exact as well."""
+    from codegen.hls.folding import Folding, LayerFold
+
+    out, _ = project
+    folding = Folding.load(out / "folding.json")
+    graph = lower(tiny_checkpoint).graph
+    head = next(op for op in graph.weighted_ops if op.name == "head")
+    host = next(op for op in graph.ops if op.output == head.inputs[0])
+    assert (folding["head"].pe, folding["head"].simd) == (1, folding[host.name].pe)
+    assert not (out / "firmware" / "layers" / "head.cpp").exists()
+    assert '#include "head.h"' in (out / "firmware" / "layers" / f"{host.name}.cpp").read_text()
+    names = {r["name"] for r in json.loads((out / "resources_estimate.json").read_text())["layers"]}
+    assert "head" not in names and host.name in names
+
+    channels = graph.tensors[head.inputs[0]].channels
+    simd = next(s for s in range(1, channels + 1) if channels % s == 0 and s != folding[host.name].pe)
+    folding["head"] = LayerFold(1, simd, "lut")
+    (tmp_path / "f.json").write_text(json.dumps(folding.to_json()))
+    own = tmp_path / "own"
+    result = cli("hls", "--model", tiny_checkpoint, "--out", own, "--folding", tmp_path / "f.json", "--images", "1")
+    assert result.exit_code == 0, result.output
+    assert (own / "firmware" / "layers" / "head.cpp").exists()
+    result = cli("csim", own, "--json")
     assert result.exit_code == 0 and json.loads(result.stdout)["passed"]

@@ -97,35 +97,35 @@ def _plant(folder, template, anchor, line_text):
 def test_a_cxx_mistake_in_an_edited_template_stops_qgen_hls_at_its_line(cli, tiny_checkpoint, tmp_path):
     folder = tmp_path / "t"
     assert cli("templates", "export", folder).exit_code == 0
-    line = _plant(folder, "kernels/head.cpp.j2", "#pragma HLS PIPELINE", "    int planted = ;")
+    line = _plant(folder, "kernels/output.cpp.j2", "#pragma HLS PIPELINE", "    int planted = ;")
     out = tmp_path / "prj"
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", out, "--images", "1")
     assert result.exit_code == 2, result.output
     error = result.output.strip().splitlines()[-1]
-    assert re.match(rf"Error: \S*kernels/head\.cpp\.j2:{line} \(in firmware/layers/head\.cpp:\d+\): .*expected", error), error
+    assert re.match(rf"Error: \S*kernels/output\.cpp\.j2:{line} \(in firmware/layers/mask\.cpp:\d+\): .*expected", error), error
     assert not out.exists()
 
 
 def test_lint_findings_name_the_template_line(cli, tiny_checkpoint, tmp_path):
     folder = tmp_path / "t"
     assert cli("templates", "export", folder).exit_code == 0
-    line = _plant(folder, "kernels/head.cpp.j2", "#pragma HLS PIPELINE", "    int* scratch = new int[4]; delete[] scratch;")
+    line = _plant(folder, "kernels/output.cpp.j2", "#pragma HLS PIPELINE", "    int* scratch = new int[4]; delete[] scratch;")
     result = cli("hls", "--model", tiny_checkpoint, "--templates", folder, "--out", tmp_path / "prj", "--images", "1")
     assert result.exit_code == 2, result.output
-    assert re.search(rf"kernels/head\.cpp\.j2:{line} \(in firmware/layers/head\.cpp:\d+\): dynamic memory",
+    assert re.search(rf"kernels/output\.cpp\.j2:{line} \(in firmware/layers/mask\.cpp:\d+\): dynamic memory",
                      result.output), result.output
 
 
 def test_csim_json_reports_a_compile_failure_as_json(cli, tiny_project, tmp_path):
     copy = tmp_path / "prj"
     shutil.copytree(tiny_project[0], copy, ignore=shutil.ignore_patterns("csim_build"))
-    kernel = copy / "firmware" / "layers" / "head.cpp"
+    kernel = copy / "firmware" / "layers" / "mask.cpp"
     kernel.write_text(kernel.read_text().replace("{", "{ int broken = ;", 1))
     result = cli("csim", copy, "--json")
     assert result.exit_code == 2
     report = json.loads(result.stdout)
     assert report["passed"] is False and report["tool"] == "gxx"
     # the kernel was edited after generation: the error names the generated line, not a template line
-    assert re.match(r"firmware/layers/head\.cpp:\d+: .*expected", report["error"]), report["error"]
+    assert re.match(r"firmware/layers/mask\.cpp:\d+: .*expected", report["error"]), report["error"]
     missing = cli("csim", tmp_path / "nowhere", "--json")
     assert missing.exit_code == 2 and json.loads(missing.stdout)["passed"] is False
