@@ -9,7 +9,7 @@ import pytest
 from codegen.errors import QgenError
 from codegen.parts import PART_PATTERN, PARTS, resolve_part, resolve_parts, smallest_first
 from codegen.pipeline import lower
-from codegen.resources.fit import BUDGETED, Fitter, cheapest_at_fps, fastest_fitting, with_sized_fifos
+from codegen.resources.fit import BUDGETED, Fitter, cheapest_at_fps, fastest_within_budget, with_sized_fifos
 from codegen.timing.sizing import interval_for_fps
 
 WEARABLE_PARTS = {"xc7z007s", "xc7z010", "xc7z014s", "xc7z015", "xc7s25", "xc7s50", "xc7a35t", "xc7a100t",
@@ -124,8 +124,10 @@ def test_parts_without_a_frame_rate_give_each_part_its_fastest_folding(cli, tiny
     assert (small["part"], large["part"]) == ("xc7z007s", "xcu250") and table["max_utilization"] == 0.05
     assert not small["fits"] and "lut" in small["over_budget"]     # even fully folded it needs more
     fitter = Fitter(tiny_graph, PARTS["xcu250"].resources(), 0.05)
-    slowest_layer = fitter.interval(fastest_fitting(fitter))       # the sized design's steady state: within 5 %
-    assert large["fits"] and slowest_layer <= large["interval_cycles"] <= 1.05 * slowest_layer
+    folding, used, fits, interval = with_sized_fifos(fitter, fastest_within_budget, tiny_graph, 10.0)
+    assert large["fits"] and fits and (large["used"], large["interval_cycles"]) == (used, interval)
+    slowest_layer = fitter.interval(folding)        # the sized design's steady state: within 5 % of it
+    assert slowest_layer <= interval <= 1.05 * slowest_layer
     assert large["fps"] == pytest.approx(1e9 / (large["interval_cycles"] * 10.0))
     assert table["smallest_fitting"] == "xcu250" and table["target_fps"] is None
 
@@ -144,7 +146,6 @@ def test_the_fitter_answers_for_the_fifos_the_project_will_have(part, tiny_graph
     from codegen.hls.design import build_design
     from codegen.hls.fifo import assign_depths
     from codegen.resources.estimate import kernel_rows, totals
-    from codegen.resources.fit import fastest_within_budget
 
     fps = round(0.25 * 1e9 / (Fitter(tiny_graph, PARTS["xcu250"].resources()).fastest_possible() * 10.0))
     for pick, allowed in ((fastest_within_budget, None),

@@ -151,6 +151,9 @@ def test_right_sizing_keeps_the_interval_and_no_fifo_can_go_a_step_lower(model, 
 # ---- the transposed conv's producer -------------------------------------------------------------
 
 def test_transposed_conv_with_depth2_fifo_stalls_its_producer(design, model):
+    """A transposed conv reads in bursts (only on even output rows): behind a depth-2 FIFO its
+    producer stalls. At the generated depth the producer may still wait now and then, but the frame
+    rate is that of an unbounded FIFO (sizing keeps the interval, not every stall cycle away)."""
     stalled = []
     for kernel in design.kernels:
         if kernel.op is None or kernel.op.op_type != "conv_transpose":
@@ -159,7 +162,8 @@ def test_transposed_conv_with_depth2_fifo_stalls_its_producer(design, model):
         producer = design.producer(fifo).function
         for style in STYLES:
             generated = simulate(model, style=style)
-            assert generated.stalled_on(producer, fifo, "full") == 0, (kernel.function, style)
+            unbounded = simulate(model, style=style, depths={fifo: UNBOUNDED})
+            assert generated.interval_cycles <= unbounded.interval_cycles, (kernel.function, style)
             shallow = simulate(model, style=style, depths={fifo: 2})
             if shallow.stalled_on(producer, fifo, "full") > 0:
                 stalled.append((kernel.function, style, shallow.interval_cycles, generated.interval_cycles))

@@ -135,7 +135,8 @@ def _print_summary(summary: dict) -> None:
                   f"{summary['clock_ns']} ns ({summary['backend']} backend)")
     table = Table("layer", "op", "w bits", "in bits", "out bits", "acc bits", "PE", "SIMD", "cycles")
     for r in summary["layers"]:
-        table.add_row(r["name"], r["op"], str(r["weight_bits"]), str(r["in_bits"]), str(r["out_bits"]),
+        op = f"{r['op']} (in {r['runs_in']})" if "runs_in" in r else r["op"]
+        table.add_row(r["name"], op, str(r["weight_bits"]), str(r["in_bits"]), str(r["out_bits"]),
                       str(r["acc_bits"]), str(r.get("pe", "-")), str(r.get("simd", "-")),
                       f"{r['cycles']:,}" if "cycles" in r else "-")
     console.print(table)

@@ -64,16 +64,22 @@ class HlsRequest:
 
 
 def layer_rows(design: Design) -> list[dict]:
-    """Per weighted layer: the learned widths the kernels were sized to, and the folding."""
+    """Per weighted layer: the learned widths the kernels were sized to, the folding, and the cycles
+    of the kernel that runs it (a layer fused into another's kernel, the head, says which: `runs_in`)."""
     rows = []
     graph = design.graph
+    kernel_of = {op.name: k for k in design.kernels for op in k.ops}
     for op in graph.weighted_ops:
         x = graph.tensors[op.inputs[0]]
         y = graph.tensors[op.output]
         fold = design.folding[op.name]
-        rows.append({"name": op.name, "op": op.op_type, "weight_bits": op.weight_type.bits,
-                     "in_bits": x.dtype.bits, "out_bits": y.dtype.bits, "acc_bits": op.acc_type.bits,
-                     "pe": fold.pe, "simd": fold.simd, "cycles": op.cycles(graph, fold)})
+        kernel = kernel_of[op.name]
+        row = {"name": op.name, "op": op.op_type, "weight_bits": op.weight_type.bits,
+               "in_bits": x.dtype.bits, "out_bits": y.dtype.bits, "acc_bits": op.acc_type.bits,
+               "pe": fold.pe, "simd": fold.simd, "cycles": op.cycles(graph, fold)}
+        if kernel.op is not op:
+            row.update(cycles=kernel.op.cycles(graph, design.folding[kernel.op.name]), runs_in=kernel.function)
+        rows.append(row)
     return rows
 
 
