@@ -33,7 +33,6 @@ from codegen.resources.estimate import estimate_report  # noqa: E402
 from codegen.resources.fit import choose_folding  # noqa: E402
 from codegen.resources.formulas import PARTS  # noqa: E402
 from codegen.resources.part_table import part_table  # noqa: E402
-from codegen.timing.sizing import interval_for_fps  # noqa: E402
 from quantunet.config import get_preset  # noqa: E402
 from quantunet.model import build_model  # noqa: E402
 
@@ -49,8 +48,7 @@ def fitted(graph, part_name: str, clock_ns: float = 10.0, target_fps: float | No
     part = resolve_part(part_name)
     folding, warning = choose_folding(graph, part, clock_ns, target_fps=target_fps)
     design = build_design(graph, folding)
-    timing = assign_depths(design, clock_ns, max_interval=None if target_fps is None else
-                           interval_for_fps(target_fps, clock_ns)).to_json()
+    timing = assign_depths(design, clock_ns, target_fps=target_fps).to_json()
     report = estimate_report(design, part, clock_ns, timing)
     weights_bits = sum(op.weights.size * op.weight_type.bits for op in graph.weighted_ops)
     lut_by_part = {name: sum(row["breakdown"][name]["lut"] for row in report["layers"]) for name in PARTS}

@@ -134,8 +134,7 @@ def random_folding(graph, seed: int):
         else:
             pe, simd = int(rng.choice(divisors(out_ch))), int(rng.choice(divisors(window)))
         folding[op.name] = LayerFold(int(pe), int(simd), str(rng.choice(["auto", *mult_choices(op, graph, pe)])))
-    ops = {op.name: op for op in graph.weighted_ops}
-    for name, host in fused_weighted(graph).items():
+    for host, op in fused_weighted(graph).items():
         if rng.random() < 0.5:
-            folding[name] = ops[name].fused_fold(folding[host], str(rng.choice(["auto", "lut", "dsp"])))
+            folding[op.name] = op.fused_fold(folding[host], str(rng.choice(["auto", "lut", "dsp"])))
     return folding

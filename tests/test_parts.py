@@ -105,7 +105,7 @@ def test_parts_table_lists_every_part_smallest_first_and_names_the_smallest_that
     for row in rows[:: len(rows) // 3]:     # the shared estimates give what a fitter of its own gives
         fitter = Fitter(tiny_graph, PARTS[row["part"]].resources())
         _, used, fits, _ = with_sized_fifos(fitter, lambda f: cheapest_at_fps(f, fps, 10.0), tiny_graph, 10.0,
-                                            None, interval_for_fps(fps, 10.0))
+                                            None, fps)
         assert (used, fits) == (row["used"], row["fits"]), row["part"]
 
     text = cli("report-resources", "--model", tiny_checkpoint, "--parts", "all", "--target-fps", fps)
@@ -148,12 +148,12 @@ def test_the_fitter_answers_for_the_fifos_the_project_will_have(part, tiny_graph
     from codegen.resources.estimate import kernel_rows, totals
 
     fps = round(0.25 * 1e9 / (Fitter(tiny_graph, PARTS["xcu250"].resources()).fastest_possible() * 10.0))
-    for pick, allowed in ((fastest_within_budget, None),
-                          (lambda f: cheapest_at_fps(f, fps, 10.0), interval_for_fps(fps, 10.0))):
+    for pick, target in ((fastest_within_budget, None), (lambda f: cheapest_at_fps(f, fps, 10.0), fps)):
         fitter = Fitter(tiny_graph, PARTS[part].resources())
-        folding, used, fits, interval = with_sized_fifos(fitter, pick, tiny_graph, 10.0, None, allowed)
+        folding, used, fits, interval = with_sized_fifos(fitter, pick, tiny_graph, 10.0, None, target)
         design = build_design(tiny_graph, folding)
-        sizing = assign_depths(design, 10.0, max_interval=allowed)
+        sizing = assign_depths(design, 10.0, target_fps=target)
+        allowed = None if target is None else interval_for_fps(target, 10.0)
         built = totals(kernel_rows(design))
         assert all(built[r] <= used[r] for r in BUDGETED), (built, used)
         assert sizing.interval_cycles <= interval and (allowed is None or interval <= allowed)

@@ -280,7 +280,6 @@ def _from_model(model_path, part_name, clock_ns, folding_path, calibration, *, t
     from ..pipeline import lower
     from ..resources.estimate import estimate_report
     from ..resources.fit import choose_folding
-    from ..timing.sizing import interval_for_fps
 
     lowered = lower(model_path)
     folding, warning = choose_folding(lowered.graph, part, clock_ns, folding=folding_file, target_fps=target_fps,
@@ -288,8 +287,7 @@ def _from_model(model_path, part_name, clock_ns, folding_path, calibration, *, t
     if warning:
         click.echo(f"Warning: {one_line(warning)}", err=True)
     design = build_design(lowered.graph, folding)
-    max_interval = None if target_fps is None else interval_for_fps(target_fps, clock_ns)
-    timing = assign_depths(design, clock_ns, max_interval=max_interval).to_json()   # FIFO depths, interval: timing model
+    timing = assign_depths(design, clock_ns, target_fps=target_fps).to_json()   # FIFO depths, interval: timing model
     return (estimate_report(design, part, clock_ns, timing, calibration), layer_rows(design),
             f"{lowered.name} on {part.full}")
 

@@ -19,21 +19,21 @@ import numpy as np
 
 from .. import cache
 from ..timing.schedule import model_to_json
-from ..timing.sizing import MAX_DEPTH, Sizing, peak_depths, size_fifos
+from ..timing.sizing import MAX_DEPTH, Sizing, interval_for_fps, peak_depths, size_fifos
 
 
-def assign_depths(design, clock_ns: float = 10.0, right_size: bool = True, max_interval: int | None = None) -> Sizing:
+def assign_depths(design, clock_ns: float = 10.0, right_size: bool = True, target_fps: float | None = None) -> Sizing:
     """Size every FIFO with the timing model and set the streams' depths; returns the sizing
     (depths, and the check runs' interval and frame rate). The sizing of a given set of schedules
     is kept in qgen's cache: an edited template or a rerun on the same checkpoint reuses it.
     `right_size=False` keeps the peak depths (a bound from above, seconds faster: the fitter's check).
-    `max_interval`: the interval a requested frame rate allows; right-sizing may slow the design
-    down to it (timing/sizing.py: right_sized)."""
+    `target_fps`: a requested frame rate; right-sizing may slow the design down to it
+    (timing/sizing.py: right_sized)."""
     model = design.timing_model(clock_ns)
     store = cache.shared()
     schedules = model_to_json(model)
     schedules["streams"] = sorted(s["name"] for s in schedules["streams"])     # sizing ignores declared depths
-    allowed = max_interval if right_size else None
+    allowed = interval_for_fps(target_fps, clock_ns) if right_size and target_fps is not None else None
     key = cache.content_key("fifo", cache.code_version(), json.dumps(schedules, sort_keys=True), str(right_size),
                             str(allowed))
     sizing = None

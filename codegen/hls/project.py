@@ -27,7 +27,6 @@ from ..resources.estimate import estimate_report, stream_width
 from ..resources.formulas import fifo_impl
 from ..safe_io import is_number, read_json_input
 from ..timing.schedule import model_to_json
-from ..timing.sizing import interval_for_fps
 from .compile_check import compile_edited
 from .design import TOP, Design, build_design
 from .fifo import assign_depths
@@ -58,10 +57,6 @@ class HlsRequest:
     fuse: bool = True               # run max-pools, concatenations and fan-out inside neighbouring kernels
     target_fps: float | None = None     # --target-fps: FIFOs may slow the design down to this rate (1-deep FIFOs)
 
-    @property
-    def max_interval(self) -> int | None:
-        return None if self.target_fps is None else interval_for_fps(self.target_fps, self.clock_ns)
-
 
 def layer_rows(design: Design) -> list[dict]:
     """Per weighted layer: the learned widths the kernels were sized to, the folding, and the cycles
@@ -76,9 +71,9 @@ def layer_rows(design: Design) -> list[dict]:
         kernel = kernel_of[op.name]
         row = {"name": op.name, "op": op.op_type, "weight_bits": op.weight_type.bits,
                "in_bits": x.dtype.bits, "out_bits": y.dtype.bits, "acc_bits": op.acc_type.bits,
-               "pe": fold.pe, "simd": fold.simd, "cycles": op.cycles(graph, fold)}
+               "pe": fold.pe, "simd": fold.simd, "cycles": kernel.op.cycles(graph, design.folding[kernel.op.name])}
         if kernel.op is not op:
-            row.update(cycles=kernel.op.cycles(graph, design.folding[kernel.op.name]), runs_in=kernel.function)
+            row["runs_in"] = kernel.function
         rows.append(row)
     return rows
 
@@ -185,7 +180,7 @@ def generate(lowered, request: HlsRequest, out_dir: Path, folding: Folding, *, f
     graph = lowered.graph
     renderer = Renderer(templates_dir, tcl_dir)
     design = build_design(graph, folding, fuse=request.fuse)
-    timing = assign_depths(design, request.clock_ns, max_interval=request.max_interval).to_json()
+    timing = assign_depths(design, request.clock_ns, target_fps=request.target_fps).to_json()
     resources = estimate_report(design, request.part, request.clock_ns, timing, request.calibration)
     files = render_project(design, request, renderer)
     files[SCHEDULE_FILE] = json.dumps(model_to_json(design.timing_model(request.clock_ns))) + "\n"

@@ -34,6 +34,7 @@ from ..ir.frontend import lower_model
 from ..resources.equivalents import PRICED, lut_equivalents, prices
 from ..hls.folding import Folding, LayerFold
 from ..resources.fit import DEFAULT_HEADROOM, Fitter, fastest_fitting, option_cost
+from ..timing.sizing import interval_for_fps
 from .design_cost import DesignCost
 from .retype import Binding
 
@@ -82,7 +83,7 @@ class HardwareObjective:
         intervals = fitter.candidate_intervals()
         least, _, _ = fitter.cheapest_fitting(intervals[-1])
         if self.target_fps is not None:
-            target = max(int(1e9 / (self.target_fps * self.clock_ns)), fitter.fastest_possible())
+            target = max(interval_for_fps(self.target_fps, self.clock_ns), fitter.fastest_possible())
             folding = fitter.cheapest_fitting(intervals[bisect.bisect_right(intervals, target) - 1])[0]
             fit_folding = folding
             self.folding_label = f"least resources at {self.target_fps:g} frames/s"

@@ -17,6 +17,7 @@ from ..resources import formulas
 from ..resources.formulas import Cost
 from ..hls.cpp import c_array, code_type, mvau_layout, per_pe, pixel_type, store_type
 from ..hls.dependence import REGISTERS, CarriedBuffer
+from ..hls.folding import LayerFold
 
 MEMORY = "memory"       # window modes of a conv kernel (Conv.window_mode); REGISTERS is shared
 ROM_IMPL = {"logic": "lutram", "bram": "bram"}    # formulas.rom_impl -> BIND_STORAGE impl of a ROM
@@ -275,9 +276,8 @@ class Conv(WeightedOp):
     def fuses_as(self) -> str | None:
         return EPILOGUE if self.thresholds is None and self.kernel == 1 else None
 
-    def fused_fold(self, host_fold, mult: str = "auto"):
+    def fused_fold(self, host_fold, mult: str = "auto") -> LayerFold:
         """The head's folding when it runs inside a host folded as `host_fold`."""
-        from ..hls.folding import LayerFold
         return LayerFold(self.weights.shape[0], host_fold.pe, mult)
 
     def fuses_with(self, host_fold, own_fold) -> bool:
@@ -292,27 +292,24 @@ class Conv(WeightedOp):
         return []       # the running logits are registers
 
     def epilogue_context(self, graph, ports, times, depth, lanes: int, fold) -> dict:
-        """kernels/head_step.j2's macro argument `head` (`fold`: the head's own, fused_fold)."""
-        x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
-        return dict(macros="kernels/head_step.j2", header=f"{self.name}.h", name=self.name, C_IN=x.channels,
-                    C_OUT=y.channels, PE=lanes,
-                    acc_t=f"{self.name}_acc_t", pixel=pixel_type(y.name), ports=list(ports),
-                    prod_ctype=f"ap_int<{self.weight_type.bits + x.dtype.bits}>",
-                    MULT_IMPL={"lut": "fabric", "dsp": "dsp"}[self.mult_impl(x, fold)],
-                    WEIGHTS_IMPL=ROM_IMPL[formulas.rom_impl(lanes * y.channels * self.weight_type.bits,
-                                                             x.channels // lanes)],
-                    BIAS_IMPL=ROM_IMPL[formulas.rom_impl(y.channels * self.acc_type.bits, 1)])
+        """kernels/head_step.j2's macro argument `head`: the head's own kernel variables at its fused
+        folding `fold` (SIMD = the host's `lanes`), and the ports its logits go to."""
+        own = self.kernel_context(graph, fold)
+        return dict(macros="kernels/head_step.j2", ports=list(ports), PE=lanes, pixel=own["out_pixel"],
+                    **{k: own[k] for k in ("name", "header", "C_IN", "C_OUT", "acc_t", "prod_ctype", "MULT_IMPL",
+                                           "WEIGHTS_IMPL", "BIAS_IMPL")})
 
     def epilogue_estimate(self, graph, times, depth, lanes: int, fold) -> formulas.Breakdown:
-        """The head's MAC of `lanes` products per output, its weight ROM (one word per neuron fold of
-        the host) and bias, without a kernel's control, window or FIFO."""
-        x = graph.tensors[self.inputs[0]]
+        """The head's MAC at its fused folding `fold` (`lanes` products per output), its weight ROM (one
+        word per neuron fold of the host) and bias: its own estimate without a kernel's control, window
+        or output registers."""
+        cost = self._mvau_cost(graph, fold, self.folds(fold)).add("weights", self._bias_rom(fold))
+        return formulas.Breakdown(**{part: c for part, c in cost.parts.items() if part != "control"})
+
+    def _bias_rom(self, fold) -> Cost:
+        """The head's bias[NF][PE]."""
         out_ch = self.weights.shape[0]
-        mvau = formulas.mvau(out_ch, lanes, self.weight_type.bits, x.dtype.bits, self.acc_type.bits,
-                             x.channels // lanes, None, self.mult_impl(x, fold))
-        parts = {part: cost for part, cost in mvau.parts.items() if part != "control"}
-        parts["weights"] = parts["weights"] + formulas.rom(out_ch * self.acc_type.bits, 1)
-        return formulas.Breakdown(**parts)
+        return formulas.rom(fold.pe * self.acc_type.bits, out_ch // fold.pe)
 
     def kernel_template(self, graph, fold) -> str:
         if self.thresholds is None:
@@ -369,8 +366,8 @@ class Conv(WeightedOp):
         a = x.dtype.bits
         _, h, w = y.shape
         cost = self._mvau_cost(graph, fold, nf * sf)
-        if self.thresholds is None:                # the head's bias[NF][PE] ROM
-            cost = cost.add("weights", formulas.rom(fold.pe * self.acc_type.bits, nf))
+        if self.thresholds is None:
+            cost = cost.add("weights", self._bias_rom(fold))
         results = Cost(ff=out_ch * y.dtype.bits)
         if self.window_mode(fold) == MEMORY:
             memory, _ = formulas.dual_port_ram(x.channels * a, self.kernel * w)

@@ -39,10 +39,10 @@ def option_cost(op, graph, fold, calibration=None) -> dict:
     return calibrate_row(row, calibration)
 
 
-def fused_weighted(graph) -> dict[str, str]:
-    """Weighted ops that run inside their host's kernel (the head: hls/design.py EPILOGUE) -> host name.
-    Their folding follows the host's (`op.fused_fold`), which the fitter keeps aligned."""
-    return {op.name: host for host, op in fusion_plan(graph)[1].items() if op.weighted}
+def fused_weighted(graph) -> dict[str, object]:
+    """Host name -> the weighted op that runs inside its kernel (the head: hls/design.py EPILOGUE).
+    Its folding follows the host's (`op.fused_fold`), which the fitter keeps aligned."""
+    return {host: op for host, op in fusion_plan(graph)[1].items() if op.weighted}
 
 
 def fused_option_cost(op, graph, fold, calibration=None) -> dict:
@@ -51,9 +51,9 @@ def fused_option_cost(op, graph, fold, calibration=None) -> dict:
     return calibrate_row(row, calibration)
 
 
-def _options(graph, calibration=None) -> dict[str, list[_Option]]:
+def _options(graph, fused: set[str], calibration=None) -> dict[str, list[_Option]]:
+    """Every weighted op's foldings with their cycles and costs; `fused`: the ops run inside a host."""
     out = {}
-    fused = fused_weighted(graph)
     for op in graph.weighted_ops:
         options = []
         if op.name in fused:        # no cycles of its own: it runs in the host's loop
@@ -71,13 +71,12 @@ def _options(graph, calibration=None) -> dict[str, list[_Option]]:
     return out
 
 
-def _fixed_cost(graph, calibration=None) -> dict:
+def _fixed_cost(graph, fused: set[str], calibration=None) -> dict:
     """Everything the folding does not change: pixel-wise kernels, splits and all FIFOs."""
     ones = fully_folded(graph)
     design = build_design(graph, ones)
     estimate_depths(design)     # quick backlog depths: the project sizes its FIFOs with the timing model
     fixed = totals(kernel_rows(design, calibration))
-    fused = fused_weighted(graph)
     for op in graph.weighted_ops:   # the rows of weighted layers hold their FIFOs plus the layer itself
         price = fused_option_cost if op.name in fused else option_cost
         own = price(op, graph, ones[op.name], calibration)
@@ -88,10 +87,10 @@ def _fixed_cost(graph, calibration=None) -> dict:
 class Fitter:
     def __init__(self, graph, available: dict, headroom: float = DEFAULT_HEADROOM, calibration=None):
         self.available, self.headroom = available, headroom
-        self.options = _options(graph, calibration)
-        self.fixed = _fixed_cost(graph, calibration)
-        self.fused = {name: (host, next(op for op in graph.weighted_ops if op.name == name))
-                      for name, host in fused_weighted(graph).items()}
+        self.fused = fused_weighted(graph)
+        names = {op.name for op in self.fused.values()}
+        self.options = _options(graph, names, calibration)
+        self.fixed = _fixed_cost(graph, names, calibration)
         self._cycles = {n: np.array([o.cycles for o in opts]) for n, opts in self.options.items()}
         # DSP pairs cost LUTs and a pipeline stage to save DSPs: a repair where a resource binds,
         # never a starting choice (issue 17: packing "where the DSPs or LUTs are the limit")
@@ -170,7 +169,8 @@ class Fitter:
             _, n, option, delta = best
             choice[n] = option
             used = used + delta
-        for n, (host, op) in self.fused.items():   # a fused op's lanes are its host's PE
+        for host, op in self.fused.items():   # a fused op's lanes are its host's PE
+            n = op.name
             aligned = op.fused_fold(self.options[host][choice[host]].fold, self.options[n][choice[n]].fold.mult)
             k = next(i for i, o in enumerate(self.options[n]) if o.fold == aligned)
             used = used + self._cost[n][k] - self._cost[n][choice[n]]
@@ -241,7 +241,7 @@ SIZING_ROUNDS = 3
 
 
 def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=None,
-                     max_interval: int | None = None) -> tuple[Folding, dict, bool, int]:
+                     target_fps: float | None = None) -> tuple[Folding, dict, bool, int]:
     """`pick(fitter)` -> (folding, resources, fits), checked on the design the project will have;
     the resources returned are always that design's, never the fitter's quick figure, and so is
     the interval (the timing model's steady state with those FIFOs).
@@ -255,17 +255,17 @@ def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=N
     the folding is picked again. A pick the fitter itself finds over budget is reported with its
     peak-sized figure (what the design would need at most).
 
-    With `max_interval` (a requested frame rate) right-sizing may also trade a FIFO's LUTs for FFs
+    With `target_fps` (a requested frame rate) right-sizing may also trade a FIFO's LUTs for FFs
     (1-deep FIFOs, down to that rate): the peak-sized figure then counts every FIFO that could go
     1 deep at its register's FFs, to stay a bound in every resource, and its interval is the
-    peak-sized design's (the project's may be longer, never beyond `max_interval`)."""
+    peak-sized design's (the project's may be longer, never below `target_fps`)."""
     from ..hls.fifo import assign_depths, one_deep_ff_bound
 
     def sized(folding: Folding, right_size: bool) -> tuple[dict, int]:
         design = build_design(graph, folding)
-        interval = assign_depths(design, clock_ns, right_size=right_size, max_interval=max_interval).interval_cycles
+        interval = assign_depths(design, clock_ns, right_size=right_size, target_fps=target_fps).interval_cycles
         found = totals(kernel_rows(design, calibration))
-        if max_interval is not None and not right_size:
+        if target_fps is not None and not right_size:
             found["ff"] += one_deep_ff_bound(design)
         return {r: found[r] for r in BUDGETED}, interval
 
@@ -289,7 +289,7 @@ def folding_for_fps(graph, available: dict, fps: float, clock_ns: float,
     """The least-resource folding reaching `fps` frames/s; QgenError when impossible."""
     fitter = Fitter(graph, available, headroom, calibration)
     folding, used, ok, _ = with_sized_fifos(fitter, lambda f: cheapest_at_fps(f, fps, clock_ns), graph, clock_ns,
-                                            calibration, interval_for_fps(fps, clock_ns))
+                                            calibration, fps)
     if not ok:
         raise QgenError(_overflow_message(fitter, used, f"{fps:g} frames/s does not fit"))
     return folding

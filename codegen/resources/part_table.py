@@ -4,11 +4,10 @@
 would build: with F, the least-resource folding reaching F frames/s (`qgen hls --target-fps F`),
 without it the fastest folding within the budget (the default of `qgen hls`), both checked with
 the FIFO depths the timing model gives (fit.with_sized_fifos).
-The frame rate is the slowest layer's interval; `qgen simulate` on the project refines it.
+The frame rate is that checked design's steady interval in the timing model.
 """
 from __future__ import annotations
 
-from ..timing.sizing import interval_for_fps
 from .fit import BUDGETED, Fitter, cheapest_at_fps, fastest_within_budget, with_sized_fifos
 
 FPS_SOURCE = ("the timing model's steady interval of the design whose resources are shown (with a frame rate "
@@ -30,12 +29,8 @@ def part_table(graph, parts, clock_ns: float, target_fps: float | None, headroom
     rows = []
     for part in parts:
         fitter = base.for_part(part.resources(), headroom)
-        if target_fps is not None:
-            folding, used, fits, interval = with_sized_fifos(fitter, lambda f: cheapest_at_fps(f, target_fps, clock_ns),
-                                                             graph, clock_ns, calibration,
-                                                             interval_for_fps(target_fps, clock_ns))
-        else:
-            folding, used, fits, interval = with_sized_fifos(fitter, fastest_within_budget, graph, clock_ns, calibration)
+        pick = (lambda f: cheapest_at_fps(f, target_fps, clock_ns)) if target_fps is not None else fastest_within_budget
+        _, used, fits, interval = with_sized_fifos(fitter, pick, graph, clock_ns, calibration, target_fps)
         available = {r: part.resources()[r] for r in BUDGETED}
         rows.append({
             "part": part.short, "full": part.full, "board": part.board, "dsp_kind": part.dsp_kind,
