@@ -124,10 +124,15 @@ def compile_object(cxx: str, flags: list[str], root: Path, source: str, include_
     return output
 
 
-def precompiled_header(cxx: str, flags: list[str], header: Path) -> list[str]:
+def precompiled_header(cxx: str, flags: list[str], header: Path, fallback: str) -> list[str]:
     """Flags that make every translation unit start from `header` precompiled (parsing ap_int.h
     and hls_stream.h is most of a kernel's compile time); [] when it cannot be built, and every
-    file then parses the headers itself. Shared by every project with the same header and flags."""
+    file then parses the headers itself. Shared by every project with the same header and flags.
+
+    `fallback`: the folder holding the project's own copy of the header, searched after the cache
+    entry: another qgen process may evict the entry between this call and the compiler's start
+    (its cap counts only its own entries as in use), and the compiler then parses the same header
+    from the project instead of failing on a missing file."""
     text = header.read_bytes()
     key = cache.content_key(PCH, compiler_identity(cxx), *flags, "\0", header.name, text)
     store = cache.shared()
@@ -145,4 +150,4 @@ def precompiled_header(cxx: str, flags: list[str], header: Path) -> list[str]:
             return []
         if entry is None:
             return []
-    return [f"-I{entry}", "-include", header.name]
+    return [f"-I{entry}", f"-I{fallback}", "-include", header.name]

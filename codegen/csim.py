@@ -60,7 +60,8 @@ def compile_setup(root: Path, manifest: dict, first_flags: tuple[str, ...] = ())
              *(f"-I{d}" for d in manifest["include_dirs"]),
              *(f"-D{k}={v}" for k, v in manifest.get("defines", {}).items())]
     if manifest.get("precompiled_header"):
-        flags = precompiled_header(cxx, flags, root / manifest["precompiled_header"]) + flags
+        header = manifest["precompiled_header"]
+        flags = precompiled_header(cxx, flags, root / header, Path(header).parent.as_posix()) + flags
     return cxx, flags
 
 
@@ -99,12 +100,17 @@ def build(project: str | Path, jobs: int | None = None, *, testbench: str | None
     missing = [s for s in sources if not (root / s).is_file()]
     if missing:
         raise QgenError(f"project file missing: {root / missing[0]}")
-    objects = compile_sources(root, sources, cxx, flags, manifest["include_dirs"], jobs)
     build_dir = root / BUILD_DIR / variant if variant else root / BUILD_DIR
     build_dir.mkdir(parents=True, exist_ok=True)
     exe = build_dir / "testbench"
-    result = subprocess.run([cxx, *map(str, objects), *link_flags, "-o", str(exe)], cwd=root,
-                            capture_output=True, text=True)
+    for _ in range(2):
+        objects = compile_sources(root, sources, cxx, flags, manifest["include_dirs"], jobs)
+        result = subprocess.run([cxx, *map(str, objects), *link_flags, "-o", str(exe)], cwd=root,
+                                capture_output=True, text=True)
+        if result.returncode == 0 or all(o.is_file() for o in objects):
+            break
+        # another qgen process evicted objects from the shared cache before the link (it counts
+        # only its own entries as in use): those are misses now, compiled again
     if result.returncode != 0:
         first = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[0]
         raise QgenError(f"linking the testbench failed: {first}")

@@ -242,6 +242,62 @@ def test_firmware_and_object_keys_follow_every_byte(tiny_project, tmp_path):
     assert keys()[1] == before[1] and keys()[0] != before[0]              # mask.cpp is not enc1_conv1's input
 
 
+def test_a_header_evicted_by_another_process_is_parsed_from_the_project(tiny_project, tmp_path, store):
+    """Another qgen process may evict the precompiled header between csim's lookup and the
+    compiler's start (it counts only its own entries as in use): the compile still succeeds, from
+    the project's own copy of the header."""
+    from codegen.csim import compile_setup, compile_sources
+    from codegen.hls.project import load_project
+
+    copy = tmp_path / "prj"
+    shutil.copytree(tiny_project[0], copy, ignore=shutil.ignore_patterns("tb_data", "csim_build"))
+    root, manifest = load_project(copy)
+    cxx, flags = compile_setup(root.resolve(), manifest)
+    (entry,) = [path for kind, path, _, _ in store.entries() if kind == "pch"]
+    assert f"-I{entry}" in flags
+    shutil.rmtree(entry)                     # what the other process's eviction does
+    (obj,) = compile_sources(root.resolve(), ["firmware/layers/enc1_conv1.cpp"], cxx, flags, [], jobs=1)
+    assert obj.is_file()
+
+
+def test_objects_evicted_before_the_link_are_compiled_again(tiny_project, tmp_path, store, monkeypatch):
+    """An object another process evicts between compile and link is compiled again, not a link error."""
+    import codegen.csim as csim
+
+    copy = tmp_path / "prj"
+    shutil.copytree(tiny_project[0], copy, ignore=shutil.ignore_patterns("tb_data", "csim_build"))
+    compile_sources, calls = csim.compile_sources, []
+
+    def evicting(*args, **kwargs):
+        objects = compile_sources(*args, **kwargs)
+        calls.append(objects)
+        if len(calls) == 1:
+            shutil.rmtree(objects[0].parent)          # the entry, as the other process's eviction removes it
+        return objects
+    monkeypatch.setattr(csim, "compile_sources", evicting)
+    exe, _ = csim.build(copy)
+    assert exe.is_file() and len(calls) == 2
+
+
+def test_the_common_header_is_shared_by_every_model(tiny_project, tmp_path, tiny_checkpoint):
+    """qgen_common.h carries nothing of the model, so one precompiled header serves every project."""
+    from codegen.cli import main
+    from click.testing import CliRunner
+
+    import torch
+
+    raw = torch.load(tiny_checkpoint, weights_only=True)
+    raw["name"] = "another_model"
+    renamed = tmp_path / "another.pt"
+    torch.save(raw, renamed)
+    out = tmp_path / "other"
+    result = CliRunner().invoke(main, ["hls", "--model", str(renamed), "--part", "xc7z020", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "another_model" in (out / "firmware" / "quantunet.cpp").read_text()
+    common = "firmware/qgen_common.h"
+    assert (out / common).read_bytes() == (tiny_project[0] / common).read_bytes()
+
+
 # ---- the whole command ---------------------------------------------------------------------------
 
 def _tree(folder: Path) -> dict[str, bytes]:

@@ -142,7 +142,7 @@ def render_project(design: Design, request: HlsRequest, renderer: Renderer) -> d
     """All generated text files, by relative path."""
     graph = design.graph
     files: dict[str, str] = {}
-    files["firmware/qgen_common.h"] = renderer.render("qgen_common.h.j2", {"model_name": graph.name})
+    files["firmware/qgen_common.h"] = renderer.render("qgen_common.h.j2", {})
     files["firmware/quantunet_types.h"] = renderer.render("quantunet_types.h.j2", dict(
         model_name=graph.name, top=TOP, tensors=_tensor_entries(design), IN_TDATA=design.in_tdata,
         prototypes=[k.prototype(design) for k in design.kernels] +
