@@ -21,7 +21,7 @@ from ..ir.graph import Graph
 from ..timing.schedule import Schedule, TimedKernel, TimingModel, pixelwise
 from ..ops.base import EPILOGUE, FANOUT, PROLOGUE
 from .cpp import code_type, pixel_type
-from .folding import Folding, LayerFold
+from .folding import Folding
 
 TOP = "quantunet"
 SPLIT_TEMPLATE = "kernels/split.cpp.j2"
@@ -78,7 +78,14 @@ class Kernel:
         return f"void {self.function}({', '.join(args)})"
 
     def _fold(self, design: "Design"):
-        return design.folding.get(self.op.name, LayerFold())
+        return design.folding.of(self.op.name)
+
+    def epilogue_at(self, design: "Design") -> tuple:
+        """What the fused epilogue's buffers, cost and template variables depend on: the host's write
+        times and pipeline depth, its lanes (PE) and the epilogue's own folding."""
+        fold = self._fold(design)
+        host = self.op.schedule(design.graph, fold)
+        return host.writes[0], host.depth, fold.pe, design.folding.of(self.epilogue.name)
 
     def carried_buffers(self, design: "Design") -> list:
         """The buffers the kernel stores and loads again later, as its ops computed them (hls/dependence.py)."""
@@ -86,8 +93,8 @@ class Kernel:
             return []
         buffers = self.op.carried_buffers(design.graph, self._fold(design))
         if self.epilogue is not None:
-            host = self.op.schedule(design.graph, self._fold(design))
-            buffers += self.epilogue.epilogue_buffers(design.graph, host.writes[0], host.depth)
+            times, depth, _, _ = self.epilogue_at(design)
+            buffers += self.epilogue.epilogue_buffers(design.graph, times, depth)
         return buffers
 
     def schedule(self, design: "Design") -> Schedule:
@@ -142,8 +149,7 @@ def fusion_plan(graph: Graph, folding: Folding | None = None) -> tuple[dict, dic
             host = producers.get(op.inputs[0])
             if host is None or EPILOGUE not in host.hosts() or host.name in epilogues:
                 continue
-            if op.weighted and folding is not None and not op.fuses_with(folding.get(host.name, LayerFold()),
-                                                                         folding.get(op.name, LayerFold())):
+            if op.weighted and folding is not None and not op.fuses_with(folding.of(host.name), folding.of(op.name)):
                 continue
             epilogues[host.name] = op
         elif op.fuses_as == PROLOGUE:
@@ -208,7 +214,7 @@ def build_design(graph: Graph, folding: Folding, fuse: bool = True) -> Design:
     for op in graph.ops:
         if op.name in fused:
             continue
-        fold = folding.get(op.name, LayerFold())
+        fold = folding.of(op.name)
         try:
             context = op.kernel_context(graph, fold)
         except ValueError as exc:
@@ -251,9 +257,6 @@ def _host_ports(design: Design, kernel: Kernel) -> None:
     main = len(kernel.outputs) - kernel.epilogue_streams
     epilogue = None
     if kernel.epilogue is not None:
-        host = op.schedule(graph, design.folding.get(op.name, LayerFold()))
-        lanes = design.folding.get(op.name, LayerFold()).pe
-        epilogue = kernel.epilogue.epilogue_context(graph, out_ports[main:], host.writes[0], host.depth, lanes,
-                                                    design.folding.get(kernel.epilogue.name, LayerFold()))
+        epilogue = kernel.epilogue.epilogue_context(graph, out_ports[main:], *kernel.epilogue_at(design))
     kernel.context.update(inputs=inputs, outputs=out_ports[:main], epilogue=epilogue,
                           signature=kernel.prototype(design))

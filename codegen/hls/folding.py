@@ -40,6 +40,10 @@ def divisors(n: int) -> list[int]:
 class Folding(dict):
     """layer name -> LayerFold."""
 
+    def of(self, name: str) -> "LayerFold":
+        """The layer's folding; PE = SIMD = 1 for a layer the folding does not name (unweighted ops)."""
+        return self.get(name, LayerFold())
+
     def to_json(self) -> dict:
         return {"format": "qgen-folding", "version": 1,
                 "layers": {name: {"pe": f.pe, "simd": f.simd, "mult": f.mult} for name, f in self.items()}}

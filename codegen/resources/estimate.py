@@ -7,7 +7,6 @@ feeds it, so skip-connection buffers show up where they are consumed.
 from __future__ import annotations
 
 from ..hls.design import Design
-from ..hls.folding import LayerFold
 from .calibration import Calibration, calibrate_row
 from .formulas import PART_SOURCES, YOSYS_REFERENCE, Breakdown, Cost, fifo
 
@@ -28,12 +27,10 @@ def kernel_row(design: Design, kernel, calibration: Calibration | None = None) -
     graph = design.graph
     op = kernel.op
     if op is not None:
-        fold = design.folding.get(op.name, LayerFold())
+        fold = design.folding.of(op.name)
         cost = Breakdown.of(op.estimate(graph, fold))
         if kernel.epilogue is not None:     # a max-pool or the head run on the output inside this kernel
-            host = op.schedule(graph, fold)
-            cost = cost + kernel.epilogue.epilogue_estimate(graph, host.writes[0], host.depth, fold.pe,
-                                                            design.folding.get(kernel.epilogue.name, LayerFold()))
+            cost = cost + kernel.epilogue.epilogue_estimate(graph, *kernel.epilogue_at(design))
         cycles = op.cycles(graph, fold)
         kind = op.op_type
     else:   # AXI input or stream split: one pixel per cycle, registers only
