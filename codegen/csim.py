@@ -101,10 +101,10 @@ def build(project: str | Path, jobs: int | None = None, *, testbench: str | None
     if missing:
         raise QgenError(f"project file missing: {root / missing[0]}")
     build_dir = root / BUILD_DIR / variant if variant else root / BUILD_DIR
-    build_dir.mkdir(parents=True, exist_ok=True)
     exe = build_dir / "testbench"
     for _ in range(2):
         objects = compile_sources(root, sources, cxx, flags, manifest["include_dirs"], jobs)
+        build_dir.mkdir(parents=True, exist_ok=True)        # only once everything compiled
         result = subprocess.run([cxx, *map(str, objects), *link_flags, "-o", str(exe)], cwd=root,
                                 capture_output=True, text=True)
         if result.returncode == 0 or all(o.is_file() for o in objects):
