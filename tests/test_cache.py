@@ -279,12 +279,12 @@ def test_objects_evicted_before_the_link_are_compiled_again(tiny_project, tmp_pa
     assert exe.is_file() and len(calls) == 2
 
 
-def test_the_common_header_is_shared_by_every_model(tiny_project, tmp_path, tiny_checkpoint):
+def test_the_common_header_is_shared_by_every_model(tiny_project, tmp_path, tiny_checkpoint, store):
     """qgen_common.h carries nothing of the model, so one precompiled header serves every project."""
-    from codegen.cli import main
+    import torch
     from click.testing import CliRunner
 
-    import torch
+    from codegen.cli import main
 
     raw = torch.load(tiny_checkpoint, weights_only=True)
     raw["name"] = "another_model"
