@@ -122,7 +122,8 @@ def test_gradient_moves_the_expensive_layer_first():
     start = model.continuous_bit_widths().detach().clone()
     grad = torch.stack([g.abs() for g in torch.autograd.grad(objective.cost(model), model.bit_parameters())])
     assert int(grad.argmax()) == expensive
-    assert float(grad[expensive]) > 1.5 * float(torch.cat([grad[:expensive], grad[expensive + 1:]]).max())
+    # 1.34x the next largest (the next layer's row memory is a deep BRAM word now, not a wide LUTRAM)
+    assert float(grad[expensive]) > 1.25 * float(torch.cat([grad[:expensive], grad[expensive + 1:]]).max())
     optimizer = torch.optim.SGD(model.bit_parameters(), lr=0.5 / float(grad.max()))
     for _ in range(50):
         optimizer.zero_grad()

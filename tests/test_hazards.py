@@ -179,14 +179,14 @@ def min_raw_distance(events) -> int | None:
     return best
 
 
-def conv_positions(h, w, folds, pad=1):
+def conv_positions(h, w, folds, pad=1, idle=1):
     """The conv kernels' positions (r, c), their first iteration and whether they produce an output:
-    producing positions take `folds` iterations, the first PAD rows and columns one."""
+    producing positions take `folds` iterations, the first PAD rows and columns `idle`."""
     it = 0
     for r, c in itertools.product(range(h + pad), range(w + pad)):
         produce = r >= pad and c >= pad
         yield r, c, it, produce
-        it += folds if produce else 1
+        it += folds if produce else idle
 
 
 def conv_registers_line_events(h, w, folds):
@@ -199,17 +199,19 @@ def conv_registers_line_events(h, w, folds):
 
 
 def conv_memory_line_events(h, w, folds, groups, k=3):
-    """conv.cpp.j2: pixel (r, c) stored at its position's first iteration; iteration f of a producing
-    position loads tap divmod((f % (k*k*groups)) // groups, k) of its window (addresses: pixels)."""
-    for r, c, it, produce in conv_positions(h, w, folds):
+    """conv.cpp.j2: channel group g of pixel (r, c) stored at its position's iteration g (positions
+    without output take `groups` iterations); iteration f of a producing position loads group
+    f % groups of tap divmod((f % (k*k*groups)) // groups, k) of its window (addresses: words)."""
+    for r, c, it, produce in conv_positions(h, w, folds, idle=groups):
         if r < h and c < w:
-            yield it, "store", (r, c)
+            for g in range(groups):
+                yield it + g, "store", (r, c, g)
         if produce:
             for f in range(folds):
                 ky, kx = divmod((f % (k * k * groups)) // groups, k)
                 row, col = r - (k - 1) + ky, c - (k - 1) + kx
                 if 0 <= row < h and 0 <= col < w:
-                    yield it + f, "load", (row, col)
+                    yield it + f, "load", (row, col, f % groups)
 
 
 def conv_transpose_row_events(h, w, folds):

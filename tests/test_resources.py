@@ -130,6 +130,14 @@ def test_hand_checked_conv_estimate():
     assert memory["window"] == F.window_mux(2 * 4, 1) + F.Cost(ff=4 * 2)      # one channel group: no mux
     assert memory["address"] == F.window_address(8, 8, 3, 1)
     assert op.cycles(g, LayerFold(2, 2)) == 8 * 8 * 2 * 9 + (9 * 9 - 8 * 8)
+    # SIMD = 1: two channel groups, one word each of the 3 x 8 x 2 words; the held pixel (8 FFs) goes
+    # into the memory through a 2:1 multiplexer; positions without output take two iterations
+    groups = op.estimate(g, LayerFold(pe=2, simd=1, mult="lut")).parts
+    assert groups["line_buffer"] == F.dual_port_ram(4, 3 * 8 * 2)[0]
+    assert groups["window"] == F.window_mux(4, 2) + F.Cost(ff=2 * 4 + 4 * 2)
+    assert groups["address"] == F.window_address(8, 8, 3, 2)
+    assert op.cycles(g, LayerFold(2, 1)) == 8 * 8 * 2 * 18 + (9 * 9 - 8 * 8) * 2
+    assert op.schedule(g, LayerFold(2, 1)).iterations == op.cycles(g, LayerFold(2, 1))
 
 
 # ---- fitting ---------------------------------------------------------------------------------

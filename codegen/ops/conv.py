@@ -49,19 +49,27 @@ def _tap_patterns(kernel: int, size: int) -> set[tuple[bool, ...]]:
     return {tuple(0 <= i + k - pad < size for k in range(kernel)) for i in range(size)}
 
 
+def position_iterations(produce: np.ndarray, folds: int, groups: int) -> np.ndarray:
+    """Iterations of each raster position of conv.cpp.j2: NF * SF when it produces an output, else
+    `groups` (C_IN / SIMD), the iterations that store its input pixel one channel group at a time."""
+    return np.where(produce, folds, groups)
+
+
 def window_distance(h: int, w: int, k: int, folds: int, groups: int) -> int:
-    """The fewest iterations from the store of a pixel to its first load as a tap in conv.cpp.j2.
+    """The fewest iterations from the store of a word to its first load as a tap in conv.cpp.j2.
 
     Positions (r, c) of the (h + pad) x (w + pad) raster take `folds` iterations when they produce
-    an output (r, c >= pad), else one; a pixel is stored in its position's first iteration, and
-    fold sf of a producing position loads tap (ky, kx) = divmod(sf // groups, k) of its window
-    (the first neuron fold loads each tap soonest). The distances repeat from row k on, so rows
-    0..k+1 hold the minimum; numpy over those rows (a few hundred positions x k*k taps)."""
+    an output (r, c >= pad), else `groups`; channel group g of a pixel is stored in its position's
+    iteration g, and fold sf of a producing position loads group g = sf % groups of tap (ky, kx) =
+    divmod(sf // groups, k) of its window (the first neuron fold loads each tap soonest). Store and
+    load of a group both lie g iterations after those of group 0, so group 0 gives the distance. The
+    distances repeat from row k on, so rows 0..k+1 hold the minimum; numpy over those rows (a few
+    hundred positions x k*k taps)."""
     pad = k // 2
     rows = min(h + pad, k + 2)
     r, c = raster(rows, w + pad)
     produce = (r >= pad) & (c >= pad)
-    iterations = np.where(produce, folds, 1)
+    iterations = position_iterations(produce, folds, groups)
     first = np.cumsum(iterations) - iterations
     stored = np.full((rows, w), -1, np.int64)               # iteration storing pixel (row, col)
     inside = (r < h) & (c < w)
@@ -340,7 +348,7 @@ class Conv(WeightedOp):
                    "H": y.shape[1], "W": y.shape[2], "WINDOW": window, "G": max(x.channels // fold.simd, 1),
                    "ITERATIONS": self.cycles(graph, fold), **self.buffer_context(graph, fold)}
         if self.window_mode(fold) == MEMORY:
-            context["LINE_IMPL"] = formulas.dual_port_ram(x.channels * x.dtype.bits, self.kernel * y.shape[2])[1]
+            context["LINE_IMPL"] = self._row_memory(x, y, fold)[1]
         elif self.kernel > 1:                   # a row of the register window's line buffer
             context["LINE_IMPL"] = RAM_IMPL.get(formulas.ram_impl(x.channels * x.dtype.bits, y.shape[2]), "lutram")
         if self.thresholds is None:             # the head's bias[NF][PE]
@@ -358,7 +366,8 @@ class Conv(WeightedOp):
 
     def estimate(self, graph, fold) -> formulas.Breakdown:
         """MVAU (weights, multipliers, adders, thresholds) + the window: read from the row memory
-        (its SIMD-lane multiplexer over the G channel groups of a tap, and the address logic), or in
+        (the held input pixel and its G:1 multiplexer into the memory's SIMD-wide words, and the
+        address logic), or in
         registers (line buffer, window registers, SF:1 multiplexer, new-column select)."""
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, window = self.fold_dims()
@@ -370,10 +379,13 @@ class Conv(WeightedOp):
             cost = cost.add("weights", self._bias_rom(fold))
         results = Cost(ff=out_ch * y.dtype.bits)
         if self.window_mode(fold) == MEMORY:
-            memory, _ = formulas.dual_port_ram(x.channels * a, self.kernel * w)
-            return (cost.add("line_buffer", memory)
-                    .add("window", formulas.window_mux(fold.simd * a, x.channels // fold.simd) + results)
-                    .add("address", formulas.window_address(h, w, self.kernel, x.channels // fold.simd)))
+            groups = x.channels // fold.simd
+            # the input pixel is held while its G channel groups are stored, one per iteration,
+            # through a G:1 multiplexer per lane bit (none, and no register, for one group)
+            held = Cost(ff=x.channels * a if groups > 1 else 0)
+            return (cost.add("line_buffer", self._row_memory(x, y, fold)[0])
+                    .add("window", formulas.window_mux(fold.simd * a, groups) + held + results)
+                    .add("address", formulas.window_address(h, w, self.kernel, groups)))
         for buffer in self.carried_buffers(graph, fold):   # K - 1 rows (partitioned dim 1)
             row = (formulas.register_buffer if buffer.storage == REGISTERS else formulas.ram)(x.channels * a, w)
             cost = cost.add("line_buffer", row * (self.kernel - 1))
@@ -382,26 +394,40 @@ class Conv(WeightedOp):
         return cost.add("window", formulas.window_mux(fold.simd * a, sf) + results
                         + Cost(lut=self.kernel * x.channels * a if self.kernel > 1 else 0, ff=window * a))
 
+    def _row_memory(self, x: Tensor, y: Tensor, fold) -> tuple[Cost, str]:
+        """conv.cpp.j2's memory of the last K rows, one word of SIMD codes per channel group of a
+        pixel: K * W * G words. Deep and narrow, so that a BRAM holds it where a word per pixel
+        (C_IN codes wide, K * W deep) needed one BRAM per 36 bits of width."""
+        groups = x.channels // fold.simd
+        return formulas.dual_port_ram(fold.simd * x.dtype.bits, self.kernel * y.shape[2] * groups)
+
+    def _position_iterations(self, produce: np.ndarray, fold) -> np.ndarray:
+        """Iterations per raster position: the memory window stores its pixel one channel group per
+        iteration (`position_iterations`); the register window stores it whole, in one."""
+        groups = self.weights.shape[1] // fold.simd if self.window_mode(fold) == MEMORY else 1
+        return position_iterations(produce, self.folds(fold), groups)
+
     def schedule(self, graph, fold):
         """The conv kernels' loop: raster position (r, c) of (H + PAD) x (W + PAD) reads input pixel
         (r, c) in its first iteration when inside the image; a position that produces output
         (r - PAD, c - PAD) takes NF * SF iterations and writes it in its last, the others (the first
-        PAD rows and columns) take one."""
+        PAD rows and columns) take one, or G with the memory window (`_position_iterations`)."""
         from ..timing.schedule import Schedule, raster
         _, h, w = graph.tensors[self.output].shape
         pad = self._padding()
         folds = self.folds(fold)
         r, c = raster(h + pad, w + pad)
         produce = (r >= pad) & (c >= pad)
-        iterations = np.where(produce, folds, 1)
+        iterations = self._position_iterations(produce, fold)
         first = np.cumsum(iterations) - iterations
         return Schedule(int(iterations.sum()), self.pipeline_depth(fold), [first[(r < h) & (c < w)]],
                         [first[produce] + folds - 1])
 
     def cycles(self, graph, fold) -> int:
-        """Iterations of the kernel's flattened loop: NF * SF per output pixel, one per position
-        without output (the first PAD rows and columns of the (H + PAD) x (W + PAD) raster)."""
+        """Iterations of the kernel's flattened loop: NF * SF per output pixel, one (G with the memory
+        window) per position without output (the first PAD rows and columns of the raster)."""
         _, h, w = graph.tensors[self.output].shape
         pad = self._padding()
-        return h * w * self.folds(fold) + (h + pad) * (w + pad) - h * w
+        idle = self._position_iterations(np.zeros(1, bool), fold)[0]
+        return h * w * self.folds(fold) + ((h + pad) * (w + pad) - h * w) * int(idle)
 

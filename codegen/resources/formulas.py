@@ -202,21 +202,37 @@ def dual_port_ram(width: int, depth: int, impl: str | None = None) -> tuple[Cost
         return Cost(), "lutram"
     banks = math.ceil(depth / 64)
     luts = lutram_luts_dual(width, depth) + (banks - 1) * width
-    brams = bram18_for(width, depth)
+    in_bram = banked_bram(width, depth)
     if impl is None:
-        impl = "bram" if luts >= LUTRAM_PER_BRAM18 * brams else "lutram"
-    return (Cost(bram_18k=brams) if impl == "bram" else Cost(lut=luts, ff=width)), impl
+        impl = "bram" if luts >= LUTRAM_PER_BRAM18 * in_bram.bram_18k else "lutram"
+    return (in_bram if impl == "bram" else Cost(lut=luts, ff=width)), impl
+
+
+def banked_bram(width: int, depth: int) -> Cost:
+    """A simple dual-port RAM in BRAM (calibration: row_memory): `bram18_for`'s single aspect ratio
+    (of equal counts, the fewest depth banks). A word split in depth banks (e.g. 36 x 3072 as six
+    512 x 36) is read through a bank multiplexer, one LUT per bit up to 4 banks (as `window_mux`),
+    and BANK_SELECT_LUT LUTs of decode, its select registered: width + 3 LUTs and 2 FFs on every
+    banked point of the sweep. Yosys fits some deep words of 24 bits and more one BRAM tighter
+    (e.g. 40 x 1536 in two 72-bit RAMB36); the estimate keeps the single-ratio count."""
+    brams, banks = min((math.ceil(width / w) * math.ceil(depth / d), math.ceil(depth / d)) for w, d in BRAM18_MODES)
+    if banks == 1:
+        return Cost(bram_18k=brams)
+    return Cost(lut=window_mux(width, banks).lut + BANK_SELECT_LUT, ff=(banks - 1).bit_length(), bram_18k=brams)
 
 
 def window_address(h: int, w: int, k: int, groups: int = 1) -> Cost:
     """The address logic of conv.cpp.j2's window reader: the tap counters (ky, kx, channel group),
     the row-slot rotation, the tap's row and column with their four image-bound compares, and the
-    slot * W + column address (calibration: address, fitted on 8 points, 4 held out). Yosys folds it
-    into ~17 LUTs whatever the map when W is a power of two (the product is a shift); otherwise the
-    adder costs a LUT per address bit (structural, not on the sweep)."""
-    address = max(1, (k * w).bit_length())
+    (slot * W + column) * G + group word address (calibration: address, fitted on 10 points, 5 held
+    out). Yosys folds it into ~17 LUTs whatever the map when W and G are powers of two (the products
+    are shifts, the sums concatenations). Otherwise the row adder costs a LUT per address bit
+    (structural, not on the sweep), and the product by G with the group added ADDRESS_GROUP_LUT_PER_BIT
+    (fitted on G = 3 and 6, G = 12 held out)."""
+    address = max(1, (k * w * groups - 1).bit_length())
     group_bits = max(1, (groups - 1).bit_length())
-    adder = 0 if w & (w - 1) == 0 else address
+    adder = ((0 if w & (w - 1) == 0 else address)
+             + (0 if groups & (groups - 1) == 0 else ADDRESS_GROUP_LUT_PER_BIT * address))
     return Cost(lut=ADDRESS_LUT + adder, ff=ADDRESS_FF_PER_BIT * address + ADDRESS_FF_PER_GROUP_BIT * group_bits
                 + ADDRESS_FF)
 
@@ -518,7 +534,9 @@ DSP_TREE_SCALE = 0.6        # lane (mult=dsp, SIMD >= 8): Yosys's xilinx_dsp pac
                             # 0.62); trees of 1-3 products kept their fabric adders
 FIFO_SRL_LUT = 8                                        # fifo: counter, full/empty, read address
 FIFO_REGISTER_LUT = 2                                   # fifo, 1 deep: the valid bit's set/clear (exact on 5 widths)
+BANK_SELECT_LUT = 3          # row_memory: a BRAM word read from depth banks, beyond its multiplexer (3 on 4 points)
 LUTRAM_PER_BRAM18 = 64      # fifo, line_buffer: LUTRAM while it costs at most this per BRAM18 it replaces
 ADDRESS_LUT = 17                                        # address: median of the fit split (16-17 LUTs)
+ADDRESS_GROUP_LUT_PER_BIT = 1.5                         # address, G not a power of two: 15 and 13 LUTs over 9 bits
 ADDRESS_FF_PER_BIT, ADDRESS_FF_PER_GROUP_BIT, ADDRESS_FF = 0.93, 1.20, 6.73   # address: least squares
 POOL_LUT_PER_BIT, POOL_LUT_PER_LANE = 3.9, -3.9          # pool_lane: least squares gave 3.945, -3.956; rounded down so every point is within 1.3
