@@ -367,8 +367,8 @@ class Conv(WeightedOp):
     def estimate(self, graph, fold) -> formulas.Breakdown:
         """MVAU (weights, multipliers, adders, thresholds) + the window: read from the row memory
         (the held input pixel and its G:1 multiplexer into the memory's SIMD-wide words, and the
-        address logic), or in
-        registers (line buffer, window registers, SF:1 multiplexer, new-column select)."""
+        address logic), or in registers (line buffer, window registers, SF:1 multiplexer,
+        new-column select)."""
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, window = self.fold_dims()
         nf, sf = out_ch // fold.pe, window // fold.simd
