@@ -14,7 +14,7 @@ from codegen.ir.types import IntType
 from codegen.ops import Conv, Thresholds
 from codegen.resources import formulas
 from codegen.resources.csynth import find_report, parse
-from codegen.resources.fit import fit_folding, folding_for_fps
+from codegen.resources.fit import Fitter, fit_folding, folding_for_fps
 from codegen.parts import resolve_part
 from codegen.pipeline import lower
 
@@ -150,6 +150,25 @@ def test_fit_balances_layers_within_the_budget(tiny_checkpoint):
     cycles = [op.cycles(graph, folding[op.name]) for op in graph.weighted_ops]
     fully_folded = [op.cycles(graph, LayerFold()) for op in graph.weighted_ops]
     assert max(cycles) < max(fully_folded) / 20
+
+
+def test_the_search_prices_the_head_with_its_host():
+    """The head's lanes follow its host's PE, so the search prices the pair it will build: a pick the
+    repair found within budget is never pushed over it afterwards. (Aligned after the search, the
+    head made slower intervals fail where faster ones fit on the example, 1 on xc7z020 and 7 on
+    xczu2cg, and the bisection for the fastest fitting interval could settle on a slow one.)"""
+    graph = lower(EXAMPLE).graph
+    base = Fitter(graph, resolve_part("xc7z020").resources())
+    assert base.fused, "the example's head runs inside its last conv"
+    for part in ("xc7z020", "xczu2cg"):
+        fitter = base.for_part(resolve_part(part).resources())
+        intervals = [t for t in fitter.candidate_intervals() if t >= fitter.fastest_possible()]
+        fits = [fitter.cheapest_fitting(t)[2] for t in intervals]
+        first = fits.index(True)
+        assert all(fits[first:]), (part, [t for t, ok in zip(intervals[first:], fits[first:]) if not ok])
+        folding, _, _ = fitter.cheapest_fitting(intervals[first])
+        for host, op in fitter.fused.items():
+            assert op.fuses_with(folding[host], folding[op.name])
 
 
 def test_impossible_requests_say_why(tiny_checkpoint):

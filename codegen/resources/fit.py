@@ -33,6 +33,15 @@ class _Option:
     cost: dict
 
 
+@dataclass
+class _Choice:
+    """One decision of the search: the foldings of a kernel's weighted ops (a layer, or a host with
+    the op fused into it, whose lanes follow the host's PE), their cycles and summed cost."""
+    folds: dict[str, LayerFold]
+    cycles: int
+    cost: dict
+
+
 def option_cost(op, graph, fold, calibration=None) -> dict:
     """An option's estimated resources (the op's own cost model, scaled by the user's calibration)."""
     row = {"op": op.op_type, **op.estimate(graph, fold).rounded()}
@@ -71,6 +80,25 @@ def _options(graph, fused: set[str], calibration=None) -> dict[str, list[_Option
     return out
 
 
+def _choices(options: dict[str, list[_Option]], fused: dict) -> dict[str, list[_Choice]]:
+    """Per kernel, its choices: a layer's own options; a host's options each paired with the fused
+    op aligned to it (lut or dsp products), so that the search prices the pair it will build."""
+    fused_names = {op.name for op in fused.values()}
+    out = {}
+    for name, opts in options.items():
+        if name in fused_names:
+            continue
+        op = fused.get(name)
+        if op is None:
+            out[name] = [_Choice({name: o.fold}, o.cycles, o.cost) for o in opts]
+            continue
+        inner = {o.fold: o for o in options[op.name]}
+        out[name] = [_Choice({name: o.fold, op.name: inner[op.fused_fold(o.fold, mult)].fold}, o.cycles,
+                             {r: o.cost[r] + inner[op.fused_fold(o.fold, mult)].cost[r] for r in o.cost if r != "op"})
+                     for o in opts for mult in ("lut", "dsp")]
+    return out
+
+
 def _fixed_cost(graph, fused: set[str], calibration=None) -> dict:
     """Everything the folding does not change: pixel-wise kernels, splits and all FIFOs."""
     ones = fully_folded(graph)
@@ -91,10 +119,11 @@ class Fitter:
         names = {op.name for op in self.fused.values()}
         self.options = _options(graph, names, calibration)
         self.fixed = _fixed_cost(graph, names, calibration)
-        self._cycles = {n: np.array([o.cycles for o in opts]) for n, opts in self.options.items()}
+        self.choices = _choices(self.options, self.fused)
+        self._cycles = {n: np.array([c.cycles for c in cs]) for n, cs in self.choices.items()}
         # DSP pairs cost LUTs and a pipeline stage to save DSPs: a repair where a resource binds,
         # never a starting choice (issue 17: packing "where the DSPs or LUTs are the limit")
-        self._starts = {n: np.array([o.fold.mult != "dsp2" for o in opts]) for n, opts in self.options.items()}
+        self._starts = {n: np.array([c.folds[n].mult != "dsp2" for c in cs]) for n, cs in self.choices.items()}
         self.relax(())
 
     def for_part(self, available: dict, headroom: float = DEFAULT_HEADROOM) -> "Fitter":
@@ -111,9 +140,9 @@ class Fitter:
         self._b = np.array([max(self.budget[r], 1.0) if r not in resources else max(self.available[r], 1.0)
                             for r in BUDGETED])
         self._relaxed = np.array([r in resources for r in BUDGETED])
-        # per layer: option costs [n, len(BUDGETED)] normalised by the budget
-        self._cost = {n: np.array([[o.cost[r] for r in BUDGETED] for o in opts]) / self._b
-                      for n, opts in self.options.items()}
+        # per kernel: choice costs [n, len(BUDGETED)] normalised by the budget
+        self._cost = {n: np.array([[c.cost[r] for r in BUDGETED] for c in cs]) / self._b
+                      for n, cs in self.choices.items()}
 
     def overflowing(self) -> list[str]:
         """Resources that exceed the budget even with every layer fully folded."""
@@ -136,7 +165,7 @@ class Fitter:
         multipliers from DSP to LUTs, or LUT products into DSP pairs), until the design fits or no
         change helps.
         """
-        names = list(self.options)
+        names = list(self.choices)
         fixed = np.array([self.fixed[r] for r in BUDGETED]) / self._b
         allowed = {n: np.flatnonzero(self._cycles[n] <= target) for n in names}
         for n in names:   # a layer that cannot meet the target runs as fast as it can
@@ -169,13 +198,8 @@ class Fitter:
             _, n, option, delta = best
             choice[n] = option
             used = used + delta
-        for host, op in self.fused.items():   # a fused op's lanes are its host's PE
-            n = op.name
-            aligned = op.fused_fold(self.options[host][choice[host]].fold, self.options[n][choice[n]].fold.mult)
-            k = next(i for i, o in enumerate(self.options[n]) if o.fold == aligned)
-            used = used + self._cost[n][k] - self._cost[n][choice[n]]
-            choice[n] = k
-        folding = Folding({n: self.options[n][choice[n]].fold for n in names})
+        folds = {name: fold for n in names for name, fold in self.choices[n][choice[n]].folds.items()}
+        folding = Folding({name: folds[name] for name in self.options})
         totals_used = {r: int(round(v)) for r, v in zip(BUDGETED, used * self._b)}
         return folding, totals_used, bool(overflow(used) <= 0)
 
@@ -246,7 +270,7 @@ def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=N
     the resources returned are always that design's, never the fitter's quick figure, and so is
     the interval (the timing model's steady state with those FIFOs).
 
-    The fitter prices FIFOs at quick depths (a skip's C-order backlog + slack, 2 elsewhere) and the
+    The fitter prices FIFOs at quick depths (a skip's C-order backlog + slack, an SRL's 32 elsewhere) and the
     fixed part of the design at full folding; the timing model sizes FIFOs deeper where kernels run
     in bursts. The design with peak-sized FIFOs (an upper bound of what right-sizing leaves, in every
     resource) is checked first, being seconds quicker to size; when it is over budget, the
