@@ -93,9 +93,13 @@ def _choices(options: dict[str, list[_Option]], fused: dict) -> dict[str, list[_
             out[name] = [_Choice({name: o.fold}, o.cycles, o.cost) for o in opts]
             continue
         inner = {o.fold: o for o in options[op.name]}
-        out[name] = [_Choice({name: o.fold, op.name: inner[op.fused_fold(o.fold, mult)].fold}, o.cycles,
-                             {r: o.cost[r] + inner[op.fused_fold(o.fold, mult)].cost[r] for r in o.cost if r != "op"})
-                     for o in opts for mult in ("lut", "dsp")]
+        pairs = []
+        for o in opts:
+            for mult in ("lut", "dsp"):
+                aligned = inner[op.fused_fold(o.fold, mult)]
+                pairs.append(_Choice({name: o.fold, op.name: aligned.fold}, o.cycles,
+                                     {r: o.cost[r] + aligned.cost[r] for r in BUDGETED}))
+        out[name] = pairs
     return out
 
 
@@ -270,9 +274,9 @@ def with_sized_fifos(fitter: Fitter, pick, graph, clock_ns: float, calibration=N
     the resources returned are always that design's, never the fitter's quick figure, and so is
     the interval (the timing model's steady state with those FIFOs).
 
-    The fitter prices FIFOs at quick depths (a skip's C-order backlog + slack, an SRL's 32 elsewhere) and the
-    fixed part of the design at full folding; the timing model sizes FIFOs deeper where kernels run
-    in bursts. The design with peak-sized FIFOs (an upper bound of what right-sizing leaves, in every
+    The fitter prices FIFOs at quick depths (a skip's C-order backlog + slack, an SRL's 32
+    elsewhere) and the fixed part of the design at full folding; the timing model sizes FIFOs
+    deeper where kernels run in bursts. The design with peak-sized FIFOs (an upper bound of what right-sizing leaves, in every
     resource) is checked first, being seconds quicker to size; when it is over budget, the
     right-sized design the project will have decides (its sizing is cached for `qgen hls`). When
     that is over budget too, the gap between it and the fitter's figure is charged as fixed cost and
