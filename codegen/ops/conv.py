@@ -336,7 +336,7 @@ class Conv(WeightedOp):
             return []
         _, h, w = graph.tensors[self.output].shape
         if self.window_mode(fold) == MEMORY:
-            distance = window_distance(h, w, self.kernel, self.folds(fold), self.weights.shape[1] // fold.simd)
+            distance = window_distance(h, w, self.kernel, self.folds(fold), self._groups(fold))
         else:
             distance = w + self._padding()
         return [CarriedBuffer("line", distance, self.pipeline_depth(fold))]
@@ -345,7 +345,7 @@ class Conv(WeightedOp):
         x, y = graph.tensors[self.inputs[0]], graph.tensors[self.output]
         out_ch, window = self.fold_dims()
         context = {**mvau_context(self, x, y, fold, out_ch, window), "K": self.kernel, "PAD": self._padding(),
-                   "H": y.shape[1], "W": y.shape[2], "WINDOW": window, "G": max(x.channels // fold.simd, 1),
+                   "H": y.shape[1], "W": y.shape[2], "WINDOW": window, "G": self._groups(fold),
                    "ITERATIONS": self.cycles(graph, fold), **self.buffer_context(graph, fold)}
         if self.window_mode(fold) == MEMORY:
             context["LINE_IMPL"] = self._row_memory(x, y, fold)[1]
@@ -379,7 +379,7 @@ class Conv(WeightedOp):
             cost = cost.add("weights", self._bias_rom(fold))
         results = Cost(ff=out_ch * y.dtype.bits)
         if self.window_mode(fold) == MEMORY:
-            groups = x.channels // fold.simd
+            groups = self._groups(fold)
             # the input pixel is held while its G channel groups are stored, one per iteration,
             # through a G:1 multiplexer per lane bit (none, and no register, for one group)
             held = Cost(ff=x.channels * a if groups > 1 else 0)
@@ -398,27 +398,30 @@ class Conv(WeightedOp):
         """conv.cpp.j2's memory of the last K rows, one word of SIMD codes per channel group of a
         pixel: K * W * G words. Deep and narrow, so that a BRAM holds it where a word per pixel
         (C_IN codes wide, K * W deep) needed one BRAM per 36 bits of width."""
-        groups = x.channels // fold.simd
-        return formulas.dual_port_ram(fold.simd * x.dtype.bits, self.kernel * y.shape[2] * groups)
+        return formulas.dual_port_ram(fold.simd * x.dtype.bits, self.kernel * y.shape[2] * self._groups(fold))
 
-    def _position_iterations(self, produce: np.ndarray, fold) -> np.ndarray:
-        """Iterations per raster position: the memory window stores its pixel one channel group per
-        iteration (`position_iterations`); the register window stores it whole, in one."""
-        groups = self.weights.shape[1] // fold.simd if self.window_mode(fold) == MEMORY else 1
-        return position_iterations(produce, self.folds(fold), groups)
+    def _groups(self, fold) -> int:
+        """Channel groups of an input pixel, C_IN / SIMD: its words in the row memory (G; 1 where
+        SIMD spans more than the channels, as the register window's may)."""
+        return max(self.weights.shape[1] // fold.simd, 1)
+
+    def _store_iterations(self, fold) -> int:
+        """Iterations of a position without output: the memory window stores its pixel one channel
+        group per iteration; the register window stores it whole, in one."""
+        return self._groups(fold) if self.window_mode(fold) == MEMORY else 1
 
     def schedule(self, graph, fold):
         """The conv kernels' loop: raster position (r, c) of (H + PAD) x (W + PAD) reads input pixel
         (r, c) in its first iteration when inside the image; a position that produces output
         (r - PAD, c - PAD) takes NF * SF iterations and writes it in its last, the others (the first
-        PAD rows and columns) take one, or G with the memory window (`_position_iterations`)."""
+        PAD rows and columns) take one, or G with the memory window (`_store_iterations`)."""
         from ..timing.schedule import Schedule, raster
         _, h, w = graph.tensors[self.output].shape
         pad = self._padding()
         folds = self.folds(fold)
         r, c = raster(h + pad, w + pad)
         produce = (r >= pad) & (c >= pad)
-        iterations = self._position_iterations(produce, fold)
+        iterations = position_iterations(produce, folds, self._store_iterations(fold))
         first = np.cumsum(iterations) - iterations
         return Schedule(int(iterations.sum()), self.pipeline_depth(fold), [first[(r < h) & (c < w)]],
                         [first[produce] + folds - 1])
@@ -428,6 +431,5 @@ class Conv(WeightedOp):
         window) per position without output (the first PAD rows and columns of the raster)."""
         _, h, w = graph.tensors[self.output].shape
         pad = self._padding()
-        idle = self._position_iterations(np.zeros(1, bool), fold)[0]
-        return h * w * self.folds(fold) + ((h + pad) * (w + pad) - h * w) * int(idle)
+        return h * w * self.folds(fold) + ((h + pad) * (w + pad) - h * w) * self._store_iterations(fold)
 

@@ -142,7 +142,12 @@ def bram18_for(width: int, depth: int) -> int:
     1K x 18). Yosys's RAMB18E1/RAMB36E1 counts agree on every point of the calibration sweep."""
     if width <= 0 or depth <= 0:
         return 0
-    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM18_MODES)
+    return _bram18_layout(width, depth)[0]
+
+
+def _bram18_layout(width: int, depth: int) -> tuple[int, int]:
+    """(18 Kb BRAMs, depth banks) at the best single aspect ratio; of equal counts, the fewest banks."""
+    return min((math.ceil(width / w) * math.ceil(depth / d), math.ceil(depth / d)) for w, d in BRAM18_MODES)
 
 
 def pow2(n: int) -> int:
@@ -215,7 +220,7 @@ def banked_bram(width: int, depth: int) -> Cost:
     and BANK_SELECT_LUT LUTs of decode, its select registered: width + 3 LUTs and 2 FFs on every
     banked point of the sweep. Yosys fits some deep words of 24 bits and more one BRAM tighter
     (e.g. 40 x 1536 in two 72-bit RAMB36); the estimate keeps the single-ratio count."""
-    brams, banks = min((math.ceil(width / w) * math.ceil(depth / d), math.ceil(depth / d)) for w, d in BRAM18_MODES)
+    brams, banks = _bram18_layout(width, depth)
     if banks == 1:
         return Cost(bram_18k=brams)
     return Cost(lut=window_mux(width, banks).lut + BANK_SELECT_LUT, ff=(banks - 1).bit_length(), bram_18k=brams)
